@@ -1,0 +1,17 @@
+// Command treasurywatch follows the publicly disclosed Bitcoin holdings of
+// governments and public bodies and states them exactly, at a block.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := Run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}

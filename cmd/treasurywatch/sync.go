@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"fmt"
+)
+
+// syncCommand runs one sync to the backend's tip and exits: for cron jobs
+// and for a first, long initial sync before the daemon starts.
+type syncCommand struct {
+	env *Env
+}
+
+// Run implements `treasurywatch sync -config F`.
+func (c *syncCommand) Run(ctx context.Context, args []string) (err error) {
+	fs := c.env.newFlagSet("sync")
+	m := &Main{}
+	fs.StringVar(&m.ConfigPath, "config", "", "watchlist `file` (TOML)")
+	lf := addLogFlags(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if m.Logger, err = lf.logger(c.env.Stderr); err != nil {
+		return err
+	}
+	if err := m.OpenWatchlist(); err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := m.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	if err := m.OpenStore(ctx); err != nil {
+		return err
+	}
+	if err := m.OpenBackend(ctx); err != nil {
+		return err
+	}
+	res, err := m.Engine.Sync(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.env.Stdout, "synced to block %d %s (%s)\n", res.Tip.Height, res.Tip.Hash,
+		res.Tip.Time.UTC().Format("2006-01-02T15:04:05Z"))
+	return nil
+}

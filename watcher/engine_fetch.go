@@ -1,0 +1,208 @@
+package watcher
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/btcsuite/btcd/chainhash/v2"
+	"github.com/btcsuite/btcd/wire/v2"
+	"github.com/treasurywatch/treasurywatch/store"
+)
+
+// syncHistories is the sync of backends without block access: a script's
+// history is fetched again only when its status changed (or always, for a
+// backend without statuses).
+func (e *Engine) syncHistories(ctx context.Context, st *syncState) (store.Step, error) {
+	states, err := e.store.ScriptStates(ctx)
+	if err != nil {
+		return store.Step{}, err
+	}
+	statuses := make([]*string, len(e.scripts))
+	var fetch []int
+	if ss, ok := e.backend.(StatusSource); ok {
+		for lo := 0; lo < len(e.scripts); lo += e.ChunkSize {
+			hi := min(lo+e.ChunkSize, len(e.scripts))
+			got, err := ss.Statuses(ctx, e.scripts[lo:hi])
+			if err != nil {
+				return store.Step{}, fmt.Errorf("statuses: %w", err)
+			}
+			if len(got) != hi-lo {
+				return store.Step{}, fmt.Errorf("statuses: backend answered %d for %d scripts", len(got), hi-lo)
+			}
+			for i := range got {
+				statuses[lo+i] = &got[i]
+			}
+		}
+		for i := range e.scripts {
+			old := states[st.ids[i]]
+			if old.SyncedHeight < 0 || old.Status == nil || *old.Status != *statuses[i] {
+				fetch = append(fetch, i)
+			}
+		}
+	} else {
+		for i := range e.scripts {
+			fetch = append(fetch, i)
+		}
+	}
+	if err := e.fetchHistories(ctx, st, fetch, statuses); err != nil {
+		return store.Step{}, err
+	}
+	return store.Step{}, nil
+}
+
+// fetchHistories fetches the full histories of the scripts at idx, in
+// chunks, and replaces their ledger rows; each chunk is one atomic step.
+func (e *Engine) fetchHistories(ctx context.Context, st *syncState, idx []int, statuses []*string) error {
+	for lo := 0; lo < len(idx); lo += e.ChunkSize {
+		chunk := idx[lo:min(lo+e.ChunkSize, len(idx))]
+		scripts := make([]Script, len(chunk))
+		for i, j := range chunk {
+			scripts[i] = e.scripts[j]
+		}
+		hists, err := e.backend.Histories(ctx, scripts)
+		if err != nil {
+			return fmt.Errorf("histories: %w", err)
+		}
+		if len(hists) != len(scripts) {
+			return fmt.Errorf("histories: backend answered %d for %d scripts", len(hists), len(scripts))
+		}
+		step, err := e.historyStep(ctx, st, chunk, hists, statuses)
+		if err != nil {
+			return err
+		}
+		if err := e.store.Apply(ctx, step); err != nil {
+			return err
+		}
+		st.res.FetchedScripts += len(chunk)
+	}
+	return nil
+}
+
+// historyStep turns the histories of the scripts at idx into one step.
+func (e *Engine) historyStep(ctx context.Context, st *syncState, idx []int, hists [][]HistoryItem, statuses []*string) (store.Step, error) {
+	step := store.Step{Now: e.now()}
+	items := map[chainhash.Hash]HistoryItem{}
+	var order []chainhash.Hash
+	ahead := make([]bool, len(idx))
+	chunkWatch := map[string]int64{}
+	for i, j := range idx {
+		chunkWatch[e.scripts[j].Key()] = st.ids[j]
+		for _, it := range hists[i] {
+			if it.Confirmed() && it.Height > st.tip.Height {
+				ahead[i] = true // newer than this sync's tip: next sync
+				continue
+			}
+			if prev, ok := items[it.Txid]; ok {
+				if prev.Height != it.Height {
+					return step, fmt.Errorf("tx %s: backend gave heights %d and %d: %w", it.Txid, prev.Height, it.Height, errChainMoved)
+				}
+				if prev.Tx == nil {
+					items[it.Txid] = it
+				}
+				continue
+			}
+			items[it.Txid] = it
+			order = append(order, it.Txid)
+		}
+	}
+	txs, err := e.rawTxs(ctx, st, order, items)
+	if err != nil {
+		return step, err
+	}
+	usedBlocks := map[int64]bool{}
+	for _, lt := range effects(txs, chunkWatch, map[wire.OutPoint]store.OwnedOutput{}) {
+		it := items[lt.txid]
+		height, hash := Mempool, chainhash.Hash{}
+		if it.Confirmed() {
+			b, err := e.blockAt(ctx, st, it.Height)
+			if err != nil {
+				return step, err
+			}
+			if it.BlockHash != zeroHash && it.BlockHash != b.Hash {
+				return step, fmt.Errorf("tx %s: block %s is not the block at height %d: %w", lt.txid, it.BlockHash, it.Height, errChainMoved)
+			}
+			height, hash = b.Height, b.Hash
+			if !usedBlocks[height] {
+				usedBlocks[height] = true
+				step.Blocks = append(step.Blocks, storeBlock(b))
+			}
+		}
+		if len(lt.rows) == 0 {
+			return step, fmt.Errorf("backend listed tx %s in a history but it touches none of the scripts", lt.txid)
+		}
+		rec, err := txRecord(lt.tx, lt.txid, height, hash, -1)
+		if err != nil {
+			return step, err
+		}
+		step.Txs = append(step.Txs, rec)
+		step.Rows = append(step.Rows, lt.rows...)
+	}
+	tip := storeBlock(st.tip)
+	for i, j := range idx {
+		step.ReplaceScripts = append(step.ReplaceScripts, st.ids[j])
+		sy := store.ScriptSync{ScriptID: st.ids[j], Block: tip, Status: statuses[j]}
+		if ahead[i] {
+			sy.Status = nil
+		}
+		step.Synced = append(step.Synced, sy)
+	}
+	return step, nil
+}
+
+// rawTxs returns the transactions of txids: from the history answer, from
+// the store, or from the backend, in that order of preference. Every
+// transaction is checked against its txid.
+func (e *Engine) rawTxs(ctx context.Context, st *syncState, txids []chainhash.Hash, items map[chainhash.Hash]HistoryItem) ([]*wire.MsgTx, error) {
+	out := make([]*wire.MsgTx, len(txids))
+	var missing []chainhash.Hash
+	var missingAt []int
+	for i, id := range txids {
+		if tx := items[id].Tx; tx != nil {
+			out[i] = tx
+			st.res.FetchedTxs++
+			continue
+		}
+		missing = append(missing, id)
+		missingAt = append(missingAt, i)
+	}
+	if len(missing) > 0 {
+		stored, err := e.store.RawTxs(ctx, missing)
+		if err != nil {
+			return nil, err
+		}
+		var fetch []chainhash.Hash
+		var fetchAt []int
+		for k, id := range missing {
+			raw, ok := stored[id]
+			if !ok {
+				fetch = append(fetch, id)
+				fetchAt = append(fetchAt, missingAt[k])
+				continue
+			}
+			tx, err := decodeTx(raw)
+			if err != nil {
+				return nil, fmt.Errorf("stored tx %s: %w", id, err)
+			}
+			out[missingAt[k]] = tx
+		}
+		if len(fetch) > 0 {
+			got, err := e.backend.Transactions(ctx, fetch)
+			if err != nil {
+				return nil, fmt.Errorf("transactions: %w", err)
+			}
+			if len(got) != len(fetch) {
+				return nil, fmt.Errorf("transactions: backend answered %d for %d", len(got), len(fetch))
+			}
+			for k, tx := range got {
+				out[fetchAt[k]] = tx
+			}
+			st.res.FetchedTxs += len(got)
+		}
+	}
+	for i, tx := range out {
+		if tx == nil || tx.TxHash() != txids[i] {
+			return nil, fmt.Errorf("backend sent a transaction that does not hash to %s", txids[i])
+		}
+	}
+	return out, nil
+}
