@@ -60,9 +60,9 @@ func TestApplyBalancesHistoryRollback(t *testing.T) {
 		Blocks: []Block{b10, b11, b12},
 		Txs:    []Tx{txAt(1, b10, 3), txAt(2, b11, 1), txAt(3, b12, 0), {Txid: chainhash.Hash{4}, Height: -1, Pos: -1, NIn: 1, NOut: 1, Raw: []byte{4}}},
 		Rows: []Row{
-			{ScriptID: a, Txid: chainhash.Hash{1}, Received: 5000, NOut: 1, Vouts: []Output{{0, 5000}}},
+			{ScriptID: a, Txid: chainhash.Hash{1}, Received: 5000, NOut: 1, Vouts: []Output{{Vout: 0, Value: 5000}}},
 			{ScriptID: a, Txid: chainhash.Hash{2}, Spent: 5000, NIn: 1},
-			{ScriptID: b, Txid: chainhash.Hash{2}, Received: 4000, NOut: 1, Vouts: []Output{{1, 4000}}},
+			{ScriptID: b, Txid: chainhash.Hash{2}, Received: 4000, NOut: 1, Vouts: []Output{{Vout: 1, Value: 4000}}},
 			{ScriptID: b, Txid: chainhash.Hash{3}, Received: 1, NOut: 1},
 			{ScriptID: b, Txid: chainhash.Hash{4}, Spent: 4000, NIn: 1},
 		},

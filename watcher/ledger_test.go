@@ -82,7 +82,7 @@ func TestEffectsOrderIndependent(t *testing.T) {
 			{ScriptID: 1, Txid: spend.TxHash(), Spent: 70_000, NIn: 1},
 		},
 		fundID: {
-			{ScriptID: 1, Txid: fundID, Received: 100_000, NOut: 2, Vouts: []store.Output{{0, 70_000}, {1, 30_000}}},
+			{ScriptID: 1, Txid: fundID, Received: 100_000, NOut: 2, Vouts: []store.Output{{Vout: 0, Value: 70_000}, {Vout: 1, Value: 30_000}}},
 		},
 	}
 	for _, lt := range got {

@@ -74,6 +74,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "treasurywatch %s: %s\n", name, ue.msg)
 		return exitUsage
+	case errors.As(err, new(watcher.Problems)):
+		// Each problem already names its file and line.
+		fmt.Fprintln(stderr, err.Error())
+		return exitFailure
 	default:
 		msg := err.Error()
 		if !strings.HasSuffix(msg, "\n") {

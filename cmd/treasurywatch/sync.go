@@ -16,12 +16,16 @@ func (c *syncCommand) Run(ctx context.Context, args []string) (err error) {
 	fs := c.env.newFlagSet("sync")
 	m := &Main{}
 	fs.StringVar(&m.ConfigPath, "config", "", "watchlist `file` (TOML)")
+	chunk := fs.Int("chunk-size", 256, "scripts whose histories are fetched and committed per `step`")
 	lf := addLogFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if m.Logger, err = lf.logger(c.env.Stderr); err != nil {
 		return err
+	}
+	if *chunk < 1 {
+		return usageError{"-chunk-size must be at least 1"}
 	}
 	if err := m.OpenWatchlist(); err != nil {
 		return err
@@ -37,6 +41,7 @@ func (c *syncCommand) Run(ctx context.Context, args []string) (err error) {
 	if err := m.OpenBackend(ctx); err != nil {
 		return err
 	}
+	m.Engine.ChunkSize = *chunk
 	res, err := m.Engine.Sync(ctx)
 	if err != nil {
 		return err
