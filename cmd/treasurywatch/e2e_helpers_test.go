@@ -162,7 +162,6 @@ func placement(tb testing.TB, n chaintest.T, m *model) map[chainhash.Hash]placed
 	return out
 }
 
-
 func decodeHexTx(tb testing.TB, s string) *wire.MsgTx {
 	tb.Helper()
 	raw, err := hex.DecodeString(s)

@@ -45,7 +45,9 @@ func buildScenario(t *testing.T) *ledgerScenario {
 		unconf:   map[string]int64{},
 	}
 	const btc = btcutil.Amount(1e8)
-	out := func(k *chaintest.Key, v btcutil.Amount) chaintest.Output { return chaintest.Output{Script: k.Script, Value: v} }
+	out := func(k *chaintest.Key, v btcutil.Amount) chaintest.Output {
+		return chaintest.Output{Script: k.Script, Value: v}
+	}
 	add := func(tx interface{ TxHash() chainhash.Hash }, flows map[string]watcher.Flow) {
 		for e, f := range flows {
 			s.kinds[e][tx.TxHash()] = f
