@@ -84,9 +84,10 @@ type Backend interface {
 	Tip(ctx context.Context) (BlockRef, error)
 	// BlockAt returns the block at height on the server's best chain.
 	BlockAt(ctx context.Context, height int64) (BlockRef, error)
-	// Histories returns, for each script, every transaction touching it;
-	// result[i] belongs to scripts[i]. Backends batch or parallelise as
-	// their protocol allows.
+	// Histories returns, for each script, every transaction that pays the
+	// exact script or spends an output paid to it; result[i] belongs to
+	// scripts[i]. Mempool items come last, in no specified order. Backends
+	// batch or parallelise as their protocol allows.
 	Histories(ctx context.Context, scripts []Script) ([][]HistoryItem, error)
 	// Transactions returns the raw transactions, result[i] for txids[i].
 	Transactions(ctx context.Context, txids []chainhash.Hash) ([]*wire.MsgTx, error)
@@ -111,10 +112,12 @@ type StatusSource interface {
 // and the mempool's txids (btcd), so that a new block costs O(1) calls
 // however many scripts are watched.
 type BlockSource interface {
+	// Block returns the block with hash, checked against the hash.
 	Block(ctx context.Context, hash chainhash.Hash) (*wire.MsgBlock, error)
+	// MempoolTxids returns the txids in the server's mempool, in no order.
 	MempoolTxids(ctx context.Context) ([]chainhash.Hash, error)
 }
 
-// ErrNotFound is returned (wrapped) by backends for a block or transaction
-// the server does not know.
+// ErrNotFound is returned (wrapped) by backends for a transaction or block
+// hash the server does not know, and by BlockAt above the tip.
 var ErrNotFound = errors.New("not found")

@@ -25,7 +25,7 @@ import (
 )
 
 // NewBackend makes the backend under test, talking to node (directly, or
-// through a test server that serves node's chain).
+// through a test server that serves node's chain). Run closes it.
 type NewBackend func(t *testing.T, node *chaintest.Node) watcher.Backend
 
 // PagingTxs is how many transactions the suite's paging script receives:
@@ -43,6 +43,17 @@ const catchUp = 10 * time.Second
 // key, a script with PagingTxs transactions, the miner's coinbases,
 // unconfirmed payments and spends, and an unused script; then a reorg. One
 // node serves every subtest; the whole run takes a few seconds.
+//
+// Besides the watcher.Backend documentation, Run holds backends to what the
+// engine relies on: BlockAt above the tip, BlockTxids/Block of an unknown
+// hash and Transactions with an unknown txid fail with an error wrapping
+// watcher.ErrNotFound; Histories(nil) and Transactions(nil) return nothing
+// and no error; a script listed twice gets its history twice; a repeated
+// txid gets its transaction twice; an unused script has an empty history;
+// mempool items follow the confirmed ones in any order; HistoryItem.Tx and
+// BlockHash, when set, are right. A StatusSource must keep a script's
+// status while its history is unchanged and change it when the set of
+// (txid, height) changes.
 func Run(t *testing.T, newBackend NewBackend) {
 	t.Helper()
 	node := chaintest.StartTB(t, chaintest.Options{})

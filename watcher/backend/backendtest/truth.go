@@ -19,8 +19,8 @@ import (
 // truth is the chain as the node itself shows it, read block by block with
 // plain RPC calls, independent of any backend: the expected answers.
 type truth struct {
-	blocks  []block                      // best chain from the first height read
-	mempool []*wire.MsgTx                // node's mempool, in txid order
+	blocks  []block                        // best chain from the first height read
+	mempool []*wire.MsgTx                  // node's mempool, in txid order
 	byID    map[chainhash.Hash]*wire.MsgTx // every transaction read
 }
 

@@ -184,7 +184,10 @@ func redactURL(raw string) string {
 	if u, err := url.Parse(raw); err == nil {
 		return u.Redacted()
 	}
-	return "(unparsable URL)"
+	if i := strings.LastIndex(raw, "@"); i >= 0 {
+		return "…@" + raw[i+1:]
+	}
+	return raw
 }
 
 // Name identifies the backend in logs and on the methodology page, e.g.

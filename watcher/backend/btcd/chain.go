@@ -27,7 +27,7 @@ func (c *Client) Tip(ctx context.Context) (watcher.BlockRef, error) {
 	if err != nil {
 		return watcher.BlockRef{}, err
 	}
-	return c.blockRef(ctx, hash)
+	return c.blockRef(ctx, hash, int64(best.Height))
 }
 
 // BlockAt returns the block at height on btcd's best chain: getblockhash,
@@ -48,16 +48,20 @@ func (c *Client) BlockAt(ctx context.Context, height int64) (watcher.BlockRef, e
 	if err != nil {
 		return watcher.BlockRef{}, err
 	}
-	return c.blockRef(ctx, hash)
+	return c.blockRef(ctx, hash, height)
 }
 
-// blockRef completes a hash with the cached or fetched height and time.
-func (c *Client) blockRef(ctx context.Context, hash chainhash.Hash) (watcher.BlockRef, error) {
+// blockRef completes a hash with the cached or fetched height and time,
+// refusing a block whose header is not at the height btcd named.
+func (c *Client) blockRef(ctx context.Context, hash chainhash.Hash, height int64) (watcher.BlockRef, error) {
 	hs, err := c.headersOf(ctx, []chainhash.Hash{hash})
 	if err != nil {
 		return watcher.BlockRef{}, err
 	}
 	h := hs[hash]
+	if h.height != height {
+		return watcher.BlockRef{}, c.errorf(nil, nil, ": block %s is at height %d, not %d as btcd said; refusing it", hash, h.height, height)
+	}
 	return watcher.BlockRef{Height: h.height, Hash: hash, Time: h.time}, nil
 }
 

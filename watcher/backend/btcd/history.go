@@ -19,10 +19,9 @@ import (
 // client reads: the raw transaction carries every amount exactly, so the
 // decoded (float BTC) vin/vout are skipped.
 type searchResult struct {
-	Hex           string `json:"hex"`
-	Txid          string `json:"txid"`
-	BlockHash     string `json:"blockhash"`
-	Confirmations uint64 `json:"confirmations"`
+	Hex       string `json:"hex"`
+	Txid      string `json:"txid"`
+	BlockHash string `json:"blockhash"` // absent for the mempool
 }
 
 // Histories returns every transaction touching each script, oldest first
@@ -30,8 +29,13 @@ type searchResult struct {
 // paged by the page size). Items carry the raw transaction, so the engine
 // need not fetch it again. Scripts are read in parallel up to the
 // concurrency bound; block heights come from getblockheader, batched and
-// cached. A script without a single address (bare multisig, OP_RETURN,
-// non-standard) cannot be looked up in btcd's index and is an error.
+// cached. btcd files P2PK, P2PKH and bare-multisig outputs of one key under
+// one index entry, so for P2PK and P2PKH scripts the history is narrowed to
+// the transactions that pay or spend that exact script. A history that
+// moves while its pages are read (a reorg) is an error to retry, never a
+// silently wrong list. A script without a single address (bare multisig,
+// OP_RETURN, non-standard) cannot be looked up in btcd's index and is an
+// error.
 func (c *Client) Histories(ctx context.Context, scripts []watcher.Script) ([][]watcher.HistoryItem, error) {
 	type job struct {
 		script watcher.Script

@@ -143,9 +143,8 @@ func (c *Client) do(ctx context.Context, calls ...*call) error {
 
 	var raw []byte
 	for attempt := 1; ; attempt++ {
-		c.count(calls)
 		var retry bool
-		raw, retry, err = c.post(ctx, label, body)
+		raw, retry, err = c.post(ctx, label, body, calls)
 		if err == nil || !retry || attempt == maxAttempts {
 			break
 		}
@@ -206,7 +205,7 @@ func (c *Client) failAll(calls []*call, err error) error {
 	return err
 }
 
-// count records one attempt of calls.
+// count records one request carrying calls.
 func (c *Client) count(calls []*call) {
 	c.countMu.Lock()
 	defer c.countMu.Unlock()
@@ -216,15 +215,17 @@ func (c *Client) count(calls []*call) {
 	}
 }
 
-// post sends one HTTP request within the client's concurrency bound and
-// timeout and returns the body. retry says whether trying again may help.
-func (c *Client) post(ctx context.Context, label string, body []byte) (raw []byte, retry bool, err error) {
+// post sends one HTTP request carrying calls within the client's
+// concurrency bound and timeout, and returns the body. retry says whether
+// trying again may help.
+func (c *Client) post(ctx context.Context, label string, body []byte, calls []*call) (raw []byte, retry bool, err error) {
 	select {
 	case c.sem <- struct{}{}:
 		defer func() { <-c.sem }()
 	case <-ctx.Done():
 		return nil, false, c.errorf(nil, ctx.Err(), ": %s: %v", label, ctx.Err())
 	}
+	c.count(calls)
 	rctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodPost, c.endpoint, bytes.NewReader(body))
@@ -315,7 +316,7 @@ func (c *Client) transportError(label string, err error) error {
 		return c.errorf(ErrUnreachable, err, ": its TLS certificate is not valid for this host (%v)", badHost.Error())
 	case errors.As(err, &certInvalid):
 		return c.errorf(ErrUnreachable, err, ": its TLS certificate is invalid (%v)", certInvalid.Error())
-	case errors.As(err, &recordErr):
+	case errors.As(err, &recordErr), errors.Is(err, http.ErrSchemeMismatch):
 		return c.errorf(ErrUnreachable, err, ": the server does not speak TLS; use an http:// URL")
 	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
 		return c.errorf(ErrUnreachable, err, ": host unreachable")
