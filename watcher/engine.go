@@ -89,6 +89,18 @@ type syncState struct {
 
 func (e *Engine) syncOnce(ctx context.Context) (Result, error) {
 	var res Result
+	// A BlockSource's mempool is listed before the tip: a transaction
+	// listed then is either in a block up to the tip (and scanned) or
+	// still unconfirmed with its parents, never spending an output of a
+	// block above the tip, which this sync does not see.
+	bs, blockSource := e.backend.(BlockSource)
+	var mempool []chainhash.Hash
+	if blockSource {
+		var err error
+		if mempool, err = bs.MempoolTxids(ctx); err != nil {
+			return res, fmt.Errorf("mempool: %w", err)
+		}
+	}
 	tip, err := e.backend.Tip(ctx)
 	if err != nil {
 		return res, fmt.Errorf("tip: %w", err)
@@ -110,8 +122,8 @@ func (e *Engine) syncOnce(ctx context.Context) (Result, error) {
 		return res, err
 	}
 	var final store.Step
-	if bs, ok := e.backend.(BlockSource); ok {
-		final, err = e.syncBlocks(ctx, st, bs)
+	if blockSource {
+		final, err = e.syncBlocks(ctx, st, bs, mempool)
 	} else {
 		final, err = e.syncHistories(ctx, st)
 	}

@@ -84,12 +84,14 @@ func (e *Engine) historyStep(ctx context.Context, st *syncState, idx []int, hist
 	items := map[chainhash.Hash]HistoryItem{}
 	var order []chainhash.Hash
 	ahead := make([]bool, len(idx))
+	aheadTxs := map[chainhash.Hash]bool{}
 	chunkWatch := map[string]int64{}
 	for i, j := range idx {
 		chunkWatch[e.scripts[j].Key()] = st.ids[j]
 		for _, it := range hists[i] {
 			if it.Confirmed() && it.Height > st.tip.Height {
 				ahead[i] = true // newer than this sync's tip: next sync
+				aheadTxs[it.Txid] = true
 				continue
 			}
 			if prev, ok := items[it.Txid]; ok {
@@ -108,6 +110,15 @@ func (e *Engine) historyStep(ctx context.Context, st *syncState, idx []int, hist
 	txs, err := e.rawTxs(ctx, st, order, items)
 	if err != nil {
 		return step, err
+	}
+	// An unconfirmed tx spending an output of a tx skipped above (mined
+	// after this sync's tip) would lose that spend: retry from the new tip.
+	for k, tx := range txs {
+		for _, in := range tx.TxIn {
+			if aheadTxs[in.PreviousOutPoint.Hash] && !items[order[k]].Confirmed() {
+				return step, fmt.Errorf("tx %s spends tx %s, mined after block %d: %w", order[k], in.PreviousOutPoint.Hash, st.tip.Height, errChainMoved)
+			}
+		}
 	}
 	usedBlocks := map[int64]bool{}
 	for _, lt := range effects(txs, chunkWatch, map[wire.OutPoint]store.OwnedOutput{}) {

@@ -14,13 +14,10 @@ import (
 // synced at the published tip are brought forward by scanning the new
 // blocks, so a new block costs a few calls however many scripts are
 // watched; other scripts (new, or after a long gap) fetch their history.
-// The mempool is compared by txid, so an unchanged mempool costs one call.
-func (e *Engine) syncBlocks(ctx context.Context, st *syncState, bs BlockSource) (store.Step, error) {
+// The mempool (listed before the tip, see syncOnce) is compared by txid,
+// so an unchanged mempool costs one call.
+func (e *Engine) syncBlocks(ctx context.Context, st *syncState, bs BlockSource, mempool []chainhash.Hash) (store.Step, error) {
 	final := store.Step{}
-	mempool, err := bs.MempoolTxids(ctx)
-	if err != nil {
-		return final, fmt.Errorf("mempool: %w", err)
-	}
 	states, err := e.store.ScriptStates(ctx)
 	if err != nil {
 		return final, err
@@ -120,7 +117,10 @@ func (e *Engine) scanMempool(ctx context.Context, st *syncState, bs BlockSource,
 	var inspect []chainhash.Hash
 	for _, id := range mempool {
 		inMempool[id] = true
-		if !seen[id] && !ledger[id] && !confirmed[id] {
+		// A ledger tx not seen yet came from a history fetched in this
+		// sync, with rows for the fetched scripts only: the scanned
+		// scripts must be checked against it too.
+		if !seen[id] && !confirmed[id] {
 			inspect = append(inspect, id)
 		}
 	}

@@ -26,16 +26,21 @@ type backendKind struct {
 	// schemes maps each accepted URL scheme to whether it is plain text.
 	// Plain text is allowed to a loopback host only: anything else would
 	// send credentials, and the answers we trust, over the network in clear.
-	schemes map[string]bool
-	auth    bool // takes user + exactly one password source
-	tlsCert bool // takes tls_cert (a certificate to pin for its TLS scheme)
+	schemes     map[string]bool
+	auth        bool // takes user + exactly one password source
+	tlsCert     bool // takes tls_cert (a certificate to pin for its TLS scheme)
+	fingerprint bool // takes tls_fingerprint
+	rate        bool // takes rate_per_second
+	maxBatch    int  // largest batch_size; 0 when it takes none
 }
 
-// backendKinds lists the backends a watchlist may name. Adding one (Esplora:
-// http/https, no auth; Electrum: tcp/ssl) is one entry here plus its package
-// under watcher/backend.
+// backendKinds lists the backends a watchlist may name and what each
+// takes. Adding one is one entry here plus its package under
+// watcher/backend and a case in the command's backend factory.
 var backendKinds = map[string]backendKind{
-	"btcd": {schemes: map[string]bool{"http": true, "https": false}, auth: true, tlsCert: true},
+	"btcd":     {schemes: map[string]bool{"http": true, "https": false}, auth: true, tlsCert: true, maxBatch: 1000},
+	"esplora":  {schemes: map[string]bool{"http": true, "https": false}, rate: true},
+	"electrum": {schemes: map[string]bool{"tcp": true, "ssl": false}, fingerprint: true, maxBatch: 300},
 }
 
 // LoadWatchlist reads, decodes and validates a watchlist file. Relative
@@ -190,8 +195,12 @@ func (v *watchlistCheck) backend(p string, b BackendConfig) {
 		case u.User != nil:
 			v.add(line, "%s: url contains credentials: use the user and password keys", name)
 		case plain && !isLoopbackHost(u.Hostname()):
-			v.add(line, "%s: plain %s to %q, which is not a loopback host: use %s (the password would cross the network in clear)",
-				name, u.Scheme, u.Hostname(), knownBackendSchemes(kind, false))
+			why := "the password would cross the network in clear"
+			if !kind.auth {
+				why = "its answers could be altered on the way"
+			}
+			v.add(line, "%s: plain %s to %q, which is not a loopback host: use %s (%s)",
+				name, u.Scheme, u.Hostname(), knownBackendSchemes(kind, false), why)
 		}
 	}
 	if b.TLSCert != "" {
@@ -207,6 +216,7 @@ func (v *watchlistCheck) backend(p string, b BackendConfig) {
 			}
 		}
 	}
+	v.backendTuning(p, b, kind, name, plain, line)
 	sources := []struct{ key, val string }{{"password", b.Password}, {"password_env", b.PasswordEnv}, {"password_file", b.PasswordFile}}
 	if !kind.auth {
 		for _, s := range sources {
@@ -240,6 +250,44 @@ func (v *watchlistCheck) backend(p string, b BackendConfig) {
 		}
 	}
 }
+
+// backendTuning checks the optional connection settings against what the
+// backend kind takes.
+func (v *watchlistCheck) backendTuning(p string, b BackendConfig, kind backendKind, name string, plain bool, line int) {
+	w := v.w
+	if b.TLSFingerprint != "" {
+		fl := w.lineOf(p+".tls_fingerprint", line)
+		switch {
+		case !kind.fingerprint:
+			v.add(fl, "%s takes no tls_fingerprint", name)
+		case plain:
+			v.add(fl, "%s: tls_fingerprint needs an encrypted url (%s)", name, knownBackendSchemes(kind, false))
+		case !fingerprintRE.MatchString(strings.ToLower(b.TLSFingerprint)):
+			v.add(fl, "%s: tls_fingerprint %q: want \"sha256:\" and 64 hex digits", name, b.TLSFingerprint)
+		case b.InsecureSkipVerify:
+			v.add(fl, "%s: tls_fingerprint and insecure_skip_verify contradict each other", name)
+		}
+	}
+	if b.InsecureSkipVerify && plain {
+		v.add(w.lineOf(p+".insecure_skip_verify", line), "%s: insecure_skip_verify needs an encrypted url", name)
+	}
+	if b.RatePerSecond != 0 && !kind.rate {
+		v.add(w.lineOf(p+".rate_per_second", line), "%s takes no rate_per_second", name)
+	} else if b.RatePerSecond < 0 {
+		v.add(w.lineOf(p+".rate_per_second", line), "%s: rate_per_second must not be negative", name)
+	}
+	if b.Concurrency < 0 || b.Concurrency > 64 {
+		v.add(w.lineOf(p+".concurrency", line), "%s: concurrency must be between 1 and 64", name)
+	}
+	switch {
+	case b.BatchSize != 0 && kind.maxBatch == 0:
+		v.add(w.lineOf(p+".batch_size", line), "%s takes no batch_size", name)
+	case b.BatchSize < 0 || b.BatchSize > kind.maxBatch:
+		v.add(w.lineOf(p+".batch_size", line), "%s: batch_size must be between 1 and %d", name, kind.maxBatch)
+	}
+}
+
+var fingerprintRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 
 var (
 	entityIDRE = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)

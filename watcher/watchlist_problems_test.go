@@ -217,14 +217,49 @@ user = "u"
 password = "p"
 tls_cert = "missing.cert"
 `, []string{
-			`watchlist.toml:13: unknown backend kind "bitcoind" (known: btcd)`,
-			`watchlist.toml:16: backend has no kind (known: btcd)`,
+			`watchlist.toml:13: unknown backend kind "bitcoind" (known: btcd, electrum, esplora)`,
+			`watchlist.toml:16: backend has no kind (known: btcd, electrum, esplora)`,
 			`watchlist.toml:17: backend btcd has no url`,
 			`watchlist.toml:23: backend btcd: url scheme "ftp" not accepted (use http or https)`,
 			`watchlist.toml:28: backend btcd: plain http to "node.example.org", which is not a loopback host: use https (the password would cross the network in clear)`,
 			`watchlist.toml:33: backend btcd: url contains credentials: use the user and password keys`,
 			`watchlist.toml:41: backend btcd: tls_cert needs an encrypted url (https)`,
 			`watchlist.toml:47: backend btcd: tls_cert: no such file or directory`}},
+		{"esplora and electrum settings", watchlistHead + `[[backends]]
+kind = "esplora"
+url = "https://mempool.space/api"
+rate_per_second = 2
+timeout = "20s"
+[[backends]]
+kind = "esplora"
+url = "http://esplora.example.org/api"
+password = "p"
+batch_size = 10
+[[backends]]
+kind = "electrum"
+url = "ssl://electrum.example.org:50002"
+tls_fingerprint = "sha256:ABCDEF"
+rate_per_second = 1
+[[backends]]
+kind = "electrum"
+url = "tcp://electrum.example.org:50001"
+batch_size = 400
+timeout = "soon"
+[[backends]]
+kind = "electrum"
+url = "ssl://electrum.example.org:50002"
+tls_fingerprint = "sha256:0000000000000000000000000000000000000000000000000000000000000000"
+insecure_skip_verify = true
+`, []string{
+			`watchlist.toml:19: backend esplora: plain http to "esplora.example.org", which is not a loopback host: use https (its answers could be altered on the way)`,
+			`watchlist.toml:20: backend esplora takes no password`,
+			`watchlist.toml:21: backend esplora takes no batch_size`,
+			`watchlist.toml:25: backend electrum: tls_fingerprint "sha256:ABCDEF": want "sha256:" and 64 hex digits`,
+			`watchlist.toml:26: backend electrum takes no rate_per_second`,
+			`watchlist.toml:29: backend electrum: plain tcp to "electrum.example.org", which is not a loopback host: use ssl (its answers could be altered on the way)`,
+			`watchlist.toml:30: backend electrum: batch_size must be between 1 and 300`,
+			`watchlist.toml:31: duration "soon": want e.g. "30s" or "2m"`,
+			`watchlist.toml:35: backend electrum: tls_fingerprint and insecure_skip_verify contradict each other`}},
 		{"passwords", watchlistHead + `[[backends]]
 kind = "btcd"
 url = "http://127.0.0.2:8334"

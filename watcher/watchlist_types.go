@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/btcsuite/btcd/address/v2"
 	"github.com/btcsuite/btcd/address/v2/bech32"
@@ -114,6 +115,23 @@ type BackendConfig struct {
 	PasswordEnv  string `toml:"password_env"`
 	PasswordFile string `toml:"password_file"` // absolute after LoadWatchlist
 	TLSCert      string `toml:"tls_cert"`      // absolute after LoadWatchlist
+	// TLSFingerprint pins a self-signed Electrum server certificate
+	// ("sha256:<hex>"), as Electrum and Sparrow users do.
+	TLSFingerprint string `toml:"tls_fingerprint"`
+	// InsecureSkipVerify accepts any certificate; never implied, only set
+	// explicitly by someone who knows what they give up.
+	InsecureSkipVerify bool `toml:"insecure_skip_verify"`
+	// RatePerSecond caps requests per second (Esplora), so a public
+	// instance is not hammered; 0 means the backend's gentle default.
+	RatePerSecond float64 `toml:"rate_per_second"`
+	// Concurrency bounds requests in flight; 0 means the default.
+	Concurrency int `toml:"concurrency"`
+	// BatchSize is how many requests go in one round trip (Electrum
+	// batches, btcd pages); 0 means the default. Kept below common
+	// server caps (Fulcrum allows 345).
+	BatchSize int `toml:"batch_size"`
+	// Timeout bounds every single request; 0 means the default.
+	Timeout Duration `toml:"timeout"`
 	// Line is the line of the url key (or of the [[backends]] entry), so
 	// that connection errors can point into the file.
 	Line int `toml:"-"`
@@ -350,3 +368,22 @@ func pathErrText(err error) string {
 	}
 	return err.Error()
 }
+
+// Duration is a time.Duration written as "30s" or "2m" in the watchlist.
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(text []byte) error {
+	v, err := time.ParseDuration(string(text))
+	if err != nil {
+		return fmt.Errorf("duration %q: want e.g. \"30s\" or \"2m\"", text)
+	}
+	if v < 0 {
+		return fmt.Errorf("duration %q is negative", text)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText writes the duration back in the same form.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.String()), nil }

@@ -13,6 +13,7 @@ import (
 	"github.com/treasurywatch/treasurywatch/store"
 	"github.com/treasurywatch/treasurywatch/watcher"
 	"github.com/treasurywatch/treasurywatch/watcher/backend/btcd"
+	"github.com/treasurywatch/treasurywatch/watcher/backend/esplora"
 )
 
 // Version is the program's version, shown by `version` and sent as
@@ -198,13 +199,17 @@ func (m *Main) Close() error {
 
 // newBackend builds the client for one [[backends]] entry.
 func newBackend(cfg watcher.BackendConfig, params *chaincfg.Params, logger *slog.Logger) (watcher.Backend, error) {
-	secret, err := cfg.Secret()
-	if err != nil {
-		return nil, err
-	}
 	switch cfg.Kind {
 	case "btcd":
-		return btcd.New(btcd.Config{URL: cfg.URL, User: cfg.User, Password: secret, TLSCertFile: cfg.TLSCert}, params, logger)
+		secret, err := cfg.Secret()
+		if err != nil {
+			return nil, err
+		}
+		return btcd.New(btcd.Config{URL: cfg.URL, User: cfg.User, Password: secret, TLSCertFile: cfg.TLSCert,
+			Timeout: cfg.Timeout.Duration, Concurrency: cfg.Concurrency, PageSize: cfg.BatchSize}, params, logger)
+	case "esplora":
+		return esplora.New(esplora.Config{URL: cfg.URL, Timeout: cfg.Timeout.Duration, RatePerSecond: cfg.RatePerSecond,
+			Concurrency: cfg.Concurrency, UserAgent: esplora.UserAgent(Version)}, params, logger)
 	default:
 		return nil, fmt.Errorf("backend kind %q is not supported", cfg.Kind)
 	}

@@ -39,12 +39,19 @@ type entitySpec struct {
 	keys []*chaintest.Key
 }
 
-// writeWatchlist writes a regtest watchlist for node into dir.
+// writeWatchlist writes a regtest watchlist for node's btcd into dir.
 func writeWatchlist(tb testing.TB, dir string, node *chaintest.Node, db string, entities []entitySpec) string {
 	tb.Helper()
+	backend := fmt.Sprintf("kind = \"btcd\"\nurl = \"http://%s\"\nuser = %q\npassword = %q\n", node.RPCAddr, node.User, node.Pass)
+	return writeWatchlistWith(tb, dir, backend, db, entities)
+}
+
+// writeWatchlistWith writes a regtest watchlist with the given [[backends]]
+// body into dir.
+func writeWatchlistWith(tb testing.TB, dir, backend, db string, entities []entitySpec) string {
+	tb.Helper()
 	var b strings.Builder
-	fmt.Fprintf(&b, "network = \"regtest\"\n[store]\npath = %q\n", db)
-	fmt.Fprintf(&b, "[[backends]]\nkind = \"btcd\"\nurl = \"http://%s\"\nuser = %q\npassword = %q\n", node.RPCAddr, node.User, node.Pass)
+	fmt.Fprintf(&b, "network = \"regtest\"\n[store]\npath = %q\n[[backends]]\n%s", db, backend)
 	for _, e := range entities {
 		fmt.Fprintf(&b, "[[entities]]\nid = %q\nname = \"Entity %s\"\n", e.id, e.id)
 		for i, k := range e.keys {
