@@ -47,7 +47,20 @@ func (e *Engine) syncHistories(ctx context.Context, st *syncState) (store.Step, 
 	if err := e.fetchHistories(ctx, st, fetch, statuses); err != nil {
 		return store.Step{}, err
 	}
-	return store.Step{}, nil
+	// An unchanged status means the stored history is complete at this
+	// tip too.
+	final := store.Step{}
+	fetched := make(map[int]bool, len(fetch))
+	for _, i := range fetch {
+		fetched[i] = true
+	}
+	tip := storeBlock(st.tip)
+	for i := range e.scripts {
+		if !fetched[i] && statuses[i] != nil {
+			final.Synced = append(final.Synced, store.ScriptSync{ScriptID: st.ids[i], Block: tip, Status: statuses[i]})
+		}
+	}
+	return final, nil
 }
 
 // fetchHistories fetches the full histories of the scripts at idx, in

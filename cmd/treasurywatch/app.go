@@ -13,6 +13,7 @@ import (
 	"github.com/treasurywatch/treasurywatch/store"
 	"github.com/treasurywatch/treasurywatch/watcher"
 	"github.com/treasurywatch/treasurywatch/watcher/backend/btcd"
+	"github.com/treasurywatch/treasurywatch/watcher/backend/electrum"
 	"github.com/treasurywatch/treasurywatch/watcher/backend/esplora"
 )
 
@@ -210,6 +211,10 @@ func newBackend(cfg watcher.BackendConfig, params *chaincfg.Params, logger *slog
 	case "esplora":
 		return esplora.New(esplora.Config{URL: cfg.URL, Timeout: cfg.Timeout.Duration, RatePerSecond: cfg.RatePerSecond,
 			Concurrency: cfg.Concurrency, UserAgent: esplora.UserAgent(Version)}, params, logger)
+	case "electrum":
+		return electrum.New(electrum.Config{URL: cfg.URL, TLSFingerprint: cfg.TLSFingerprint,
+			InsecureSkipVerify: cfg.InsecureSkipVerify, Timeout: cfg.Timeout.Duration, BatchSize: cfg.BatchSize,
+			ClientVersion: "treasurywatch " + Version}, params, logger)
 	default:
 		return nil, fmt.Errorf("backend kind %q is not supported", cfg.Kind)
 	}

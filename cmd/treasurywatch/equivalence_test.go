@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/treasurywatch/treasurywatch/watcher/backend/electrum/electrumtest"
 	"github.com/treasurywatch/treasurywatch/watcher/backend/esplora/esploratest"
 )
 
@@ -16,10 +17,12 @@ func TestBackendsAgree(t *testing.T) {
 	s.page(t, 130)
 	s.unconfirmed(t)
 	esp := esploratest.Start(t, s.n.Node)
+	ele := electrumtest.Start(t, nil, electrumtest.NewChainHandler(s.n.Node).Handle)
 
 	backends := map[string]string{
-		"btcd":    fmt.Sprintf("kind = \"btcd\"\nurl = \"http://%s\"\nuser = %q\npassword = %q\n", s.n.RPCAddr, s.n.User, s.n.Pass),
-		"esplora": fmt.Sprintf("kind = \"esplora\"\nurl = %q\nrate_per_second = 1000\n", esp.URL),
+		"btcd":     fmt.Sprintf("kind = \"btcd\"\nurl = \"http://%s\"\nuser = %q\npassword = %q\n", s.n.RPCAddr, s.n.User, s.n.Pass),
+		"esplora":  fmt.Sprintf("kind = \"esplora\"\nurl = %q\nrate_per_second = 1000\n", esp.URL),
+		"electrum": fmt.Sprintf("kind = \"electrum\"\nurl = \"tcp://%s\"\n", ele.Addr()),
 	}
 	cfgs := map[string]string{}
 	for name, b := range backends {
@@ -51,6 +54,7 @@ func TestBackendsAgree(t *testing.T) {
 	}
 	compare(t)
 	s.check(t, cfgs["esplora"])
+	s.check(t, cfgs["electrum"])
 
 	t.Run("after reorg", func(t *testing.T) {
 		tip := s.n.Height()
@@ -58,5 +62,6 @@ func TestBackendsAgree(t *testing.T) {
 		s.n.Generate(3)
 		compare(t)
 		s.check(t, cfgs["esplora"])
+		s.check(t, cfgs["electrum"])
 	})
 }

@@ -1,0 +1,308 @@
+// Package electrum is the watcher.Backend for an Electrum protocol server
+// (ElectrumX, Fulcrum, electrs): newline-delimited JSON-RPC over TCP or
+// TLS, protocol 1.4 to 1.6. Histories come from
+// blockchain.scripthash.get_history, statuses from
+// blockchain.scripthash.subscribe (a watcher.StatusSource, so an unchanged
+// script costs no history request), raw transactions from
+// blockchain.transaction.get and headers from blockchain.block.header.
+//
+// One connection carries every request: calls are sent as JSON-RPC batches
+// of Config.BatchSize, several batches in flight at once, and one reader
+// goroutine matches answers to requests by id. A dropped connection fails
+// the requests in flight with a sentence saying so (each is tried once
+// more, as every call only reads) and the next call dials again, with a
+// growing pause after repeated failures.
+//
+// The Electrum protocol finds blocks only by height. BlockTxids therefore
+// needs a block the client has already seen through Tip or BlockAt (the
+// engine always asks BlockAt first); the txids, read with
+// blockchain.transaction.id_from_pos, are checked against the header's
+// merkle root.
+package electrum
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/btcsuite/btcd/chaincfg/v2"
+	"github.com/btcsuite/btcd/chainhash/v2"
+
+	"github.com/treasurywatch/treasurywatch/watcher"
+)
+
+// Defaults for the zero values of Config.
+const (
+	DefaultTimeout      = 30 * time.Second
+	DefaultBatchSize    = 100
+	DefaultMaxLineBytes = 64 << 20
+	// MaxBatchSize is the largest accepted BatchSize: Fulcrum refuses
+	// batches of 345 calls or more (its max_batch).
+	MaxBatchSize = 344
+)
+
+// pipelineDepth is the most batches one method call keeps in flight on the
+// connection at once.
+const pipelineDepth = 4
+
+// heightCacheMax bounds the block hash → height cache; past it the cache
+// starts over.
+const heightCacheMax = 1 << 18
+
+// Config says how to reach the Electrum server. The zero values of the
+// optional fields pick the defaults above.
+type Config struct {
+	// URL is "tcp://host:50001" for a plain connection or
+	// "ssl://host:50002" for TLS ("tls://" is the same). Without a port,
+	// 50001 and 50002 are used.
+	URL string
+	// TLSFingerprint pins the server's certificate, for the self-signed
+	// certificates most Electrum servers use: "sha256:" and the hex
+	// SHA-256 of the certificate (DER), colons allowed. With a pin the
+	// certificate authority and host name are not checked.
+	TLSFingerprint string
+	// InsecureSkipVerify accepts any certificate. It is an explicit
+	// opt-in; prefer TLSFingerprint.
+	InsecureSkipVerify bool
+	// Timeout bounds connecting and every single request (default 30 s).
+	Timeout time.Duration
+	// BatchSize is the number of calls per JSON-RPC batch (default 100,
+	// at most MaxBatchSize).
+	BatchSize int
+	// MaxLineBytes bounds one answer line (default 64 MiB).
+	MaxLineBytes int
+	// ClientVersion is sent in server.version as "treasurywatch
+	// <ClientVersion>" (default "dev").
+	ClientVersion string
+}
+
+// Client is a watcher.Backend and watcher.StatusSource backed by an
+// Electrum server. It is safe for concurrent use.
+type Client struct {
+	url        string // scheme://host:port, for messages and Name
+	addr       string // host:port
+	tlsConfig  *tls.Config
+	params     *chaincfg.Params
+	timeout    time.Duration
+	batchSize  int
+	maxLine    int
+	clientName string
+	logger     *slog.Logger
+	nextID     atomic.Uint64
+	failures   atomic.Int32 // consecutive connection failures, for the backoff
+
+	// connSem (capacity 1) guards sess, closed and server: holding it
+	// is the right to dial.
+	connSem chan struct{}
+	sess    *session
+	closed  bool
+	server  [2]string // software and protocol version of the last handshake
+
+	countMu  sync.Mutex
+	calls    map[string]int64
+	requests int64
+
+	heightMu sync.Mutex
+	heights  map[chainhash.Hash]int64
+}
+
+var (
+	_ watcher.Backend      = (*Client)(nil)
+	_ watcher.StatusSource = (*Client)(nil)
+)
+
+// New returns a client for the Electrum server at cfg.URL. It does not
+// connect: call CheckNetwork to find out whether the server is usable.
+// params is the watchlist's network.
+func New(cfg Config, params *chaincfg.Params, logger *slog.Logger) (*Client, error) {
+	if params == nil {
+		return nil, errors.New("electrum: no network parameters")
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	u, err := url.Parse(cfg.URL)
+	if err != nil || u.Hostname() == "" {
+		return nil, fmt.Errorf("electrum URL %q: want tcp://host:port or ssl://host:port", redactURL(cfg.URL))
+	}
+	var useTLS bool
+	port := u.Port()
+	switch u.Scheme {
+	case "tcp":
+		if port == "" {
+			port = "50001"
+		}
+	case "ssl", "tls":
+		useTLS = true
+		if port == "" {
+			port = "50002"
+		}
+	default:
+		return nil, fmt.Errorf("electrum URL %q: want tcp://host:port or ssl://host:port", redactURL(cfg.URL))
+	}
+	addr := net.JoinHostPort(u.Hostname(), port)
+	base := u.Scheme + "://" + addr
+	if cfg.BatchSize > MaxBatchSize {
+		return nil, fmt.Errorf("electrum at %s: batch size %d is too large; servers refuse batches above %d calls", base, cfg.BatchSize, MaxBatchSize)
+	}
+	var tlsConfig *tls.Config
+	switch {
+	case !useTLS && (cfg.TLSFingerprint != "" || cfg.InsecureSkipVerify):
+		return nil, fmt.Errorf("electrum at %s: TLS options are set but the URL is tcp://; use ssl://", base)
+	case cfg.TLSFingerprint != "" && cfg.InsecureSkipVerify:
+		return nil, fmt.Errorf("electrum at %s: set either a TLS fingerprint or InsecureSkipVerify, not both", base)
+	case useTLS:
+		tlsConfig, err = makeTLSConfig(u.Hostname(), cfg.TLSFingerprint, cfg.InsecureSkipVerify)
+		if err != nil {
+			return nil, fmt.Errorf("electrum at %s: %w", base, err)
+		}
+	}
+	version := cfg.ClientVersion
+	if version == "" {
+		version = "dev"
+	}
+	return &Client{
+		url:        base,
+		addr:       addr,
+		tlsConfig:  tlsConfig,
+		params:     params,
+		timeout:    orDefault(cfg.Timeout, DefaultTimeout),
+		batchSize:  orDefault(cfg.BatchSize, DefaultBatchSize),
+		maxLine:    orDefault(cfg.MaxLineBytes, DefaultMaxLineBytes),
+		clientName: "treasurywatch " + version,
+		logger:     logger,
+		connSem:    make(chan struct{}, 1),
+		calls:      make(map[string]int64),
+		heights:    make(map[chainhash.Hash]int64),
+	}, nil
+}
+
+// orDefault returns v, or def when v is not positive.
+func orDefault[T int | int64 | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+// redactURL returns raw with any password replaced, for error messages.
+func redactURL(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return u.Redacted()
+	}
+	if i := strings.LastIndex(raw, "@"); i >= 0 {
+		return "…@" + raw[i+1:]
+	}
+	return raw
+}
+
+// Name identifies the backend in logs and on the methodology page, e.g.
+// "electrum ssl://electrum.example:50002". It never contains a credential.
+func (c *Client) Name() string { return "electrum " + c.url }
+
+// Server returns the server software and protocol version the last
+// handshake agreed on (empty before the first connection).
+func (c *Client) Server() (software, protocol string) {
+	c.connSem <- struct{}{}
+	defer func() { <-c.connSem }()
+	return c.server[0], c.server[1]
+}
+
+// Close closes the connection and fails the requests in flight; calls
+// made after Close fail.
+func (c *Client) Close() error {
+	c.connSem <- struct{}{}
+	defer func() { <-c.connSem }()
+	c.closed = true
+	if c.sess != nil {
+		c.sess.fail(errClosed)
+		c.sess = nil
+	}
+	return nil
+}
+
+// CallCounts is the number of RPC calls made per method. A JSON-RPC batch
+// of n calls counts n; a retried request counts again.
+type CallCounts map[string]int64
+
+// Total is the number of RPC calls of every method.
+func (cc CallCounts) Total() int64 {
+	var n int64
+	for _, v := range cc {
+		n += v
+	}
+	return n
+}
+
+// String lists the counts as "method=n" sorted by method, for test logs.
+func (cc CallCounts) String() string {
+	keys := make([]string, 0, len(cc))
+	for k := range cc {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%s=%d", k, cc[k])
+	}
+	return b.String()
+}
+
+// Calls returns a snapshot of the RPC calls made so far per method
+// (server.version included).
+func (c *Client) Calls() CallCounts {
+	c.countMu.Lock()
+	defer c.countMu.Unlock()
+	cc := make(CallCounts, len(c.calls))
+	for k, v := range c.calls {
+		cc[k] = v
+	}
+	return cc
+}
+
+// Requests returns the number of messages (lines) sent so far; it is lower
+// than Calls().Total() when calls were batched.
+func (c *Client) Requests() int64 {
+	c.countMu.Lock()
+	defer c.countMu.Unlock()
+	return c.requests
+}
+
+// count records one message carrying calls.
+func (c *Client) count(calls []*call) {
+	c.countMu.Lock()
+	defer c.countMu.Unlock()
+	c.requests++
+	for _, cl := range calls {
+		c.calls[cl.method]++
+	}
+}
+
+// cachedHeight returns the height at which the client saw a block.
+func (c *Client) cachedHeight(hash chainhash.Hash) (int64, bool) {
+	c.heightMu.Lock()
+	defer c.heightMu.Unlock()
+	h, ok := c.heights[hash]
+	return h, ok
+}
+
+// cacheHeight remembers a block's height.
+func (c *Client) cacheHeight(hash chainhash.Hash, height int64) {
+	c.heightMu.Lock()
+	defer c.heightMu.Unlock()
+	if len(c.heights) >= heightCacheMax {
+		clear(c.heights)
+	}
+	c.heights[hash] = height
+}
