@@ -96,6 +96,12 @@ const (
 	// heights below it (for reorg detection); drop the rest.
 	pruneBlocks = `DELETE FROM blocks WHERE height < ? - 100
 		AND NOT EXISTS (SELECT 1 FROM txs WHERE txs.block_hash = blocks.hash)`
+	// A position is kept exactly when it orders something (two or more
+	// ledger transactions in one block), so a ledger holds the same rows
+	// however it was synced: by scanning blocks, which sees every
+	// position, or by fetching histories, which asks only where needed.
+	normalizePositions = `UPDATE txs SET pos = -1 WHERE pos >= 0 AND block_hash IN
+		(SELECT block_hash FROM txs WHERE block_hash IS NOT NULL GROUP BY block_hash HAVING COUNT(*) = 1)`
 	publishState = `INSERT INTO sync_state(id, height, hash, time, synced_at, generation) VALUES (1, ?, ?, ?, ?, 1)
 		ON CONFLICT(id) DO UPDATE SET height = excluded.height, hash = excluded.hash, time = excluded.time,
 			synced_at = excluded.synced_at, generation = sync_state.generation + 1`
@@ -171,6 +177,9 @@ func (s *Store) Apply(ctx context.Context, st Step) error {
 			return err
 		}
 		if p := st.Publish; p != nil {
+			if _, err := tx.ExecContext(ctx, normalizePositions); err != nil {
+				return err
+			}
 			if _, err := tx.ExecContext(ctx, upsertBlock, p.Height, p.Hash[:], p.Time.Unix()); err != nil {
 				return err
 			}

@@ -130,13 +130,15 @@ func (e *Engine) syncOnce(ctx context.Context) (Result, error) {
 	if err != nil {
 		return res, err
 	}
+	final.Now = e.now()
+	if err := e.store.Apply(ctx, final); err != nil {
+		return res, err
+	}
 	if err := e.order(ctx); err != nil {
 		return res, err
 	}
 	pub := storeBlock(tip)
-	final.Publish = &pub
-	final.Now = e.now()
-	return res, e.store.Apply(ctx, final)
+	return res, e.store.Apply(ctx, store.Step{Publish: &pub, Now: e.now()})
 }
 
 // checkReorg compares the highest stored blocks with the backend's chain

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 	"testing"
 
 	"github.com/treasurywatch/treasurywatch/watcher/backend/electrum/electrumtest"
@@ -49,6 +50,13 @@ func TestBackendsAgree(t *testing.T) {
 				if got := mustCLI(t, append([]string{q[0], "-config", cfg}, q[1:]...)...); got != want {
 					t.Errorf("%v: %s differs from btcd:\n%s\n--- btcd:\n%s", q, name, got, want)
 				}
+			}
+		}
+		// Not only the answers: the stored ledgers are the same rows.
+		want := dumpDB(t, filepath.Join(filepath.Dir(cfgs["btcd"]), "btcd.db"))
+		for name, cfg := range cfgs {
+			if got := dumpDB(t, filepath.Join(filepath.Dir(cfg), name+".db")); got != want {
+				t.Errorf("%s ledger differs from btcd's:\n%s\n--- btcd:\n%s", name, got, want)
 			}
 		}
 	}
