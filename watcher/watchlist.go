@@ -94,6 +94,7 @@ func (w *Watchlist) place(dir string) {
 		w.Store.Path = DefaultStorePath
 	}
 	w.Store.Path = abs(w.Store.Path)
+	w.placeDaemon()
 	for i := range w.Backends {
 		b := &w.Backends[i]
 		p := keyPathIndex("backends", i)
@@ -154,6 +155,7 @@ func (w *Watchlist) Validate() error {
 		v.add(0, "no entities: add an [[entities]] entry with its [[entities.addresses]]")
 	}
 	v.entities()
+	v.daemon()
 	if len(v.problems) > 0 {
 		return v.problems
 	}

@@ -70,8 +70,13 @@ nickname = "x"
 			`watchlist.toml:14: entity "us" has no addresses (a zero balance would be claimed for it)`,
 			`watchlist.toml:17: unknown key "entities.nickname"`,
 			`watchlist.toml:18: unknown key "entities.extra"`}},
-		{"unknown top-level section", watchlistHead + "[http]\nlisten = \":8080\"\n", []string{
-			`watchlist.toml:12: unknown key "http"`}},
+		{"unknown top-level section", watchlistHead + "[web]\nlisten = \":8080\"\n", []string{
+			`watchlist.toml:12: unknown key "web"`}},
+		{"daemon sections", watchlistHead + "[schedule]\nsync = \"@every fortnight\"\n[http]\nlisten = \"8080\"\npublic_url = \"example.org\"\nexplorer_tx_url = \"https://mempool.space/tx/\"\nport = 1\n", []string{
+			`watchlist.toml:13: schedule "@every fortnight": failed to parse duration @every fortnight: time: invalid duration "fortnight"`,
+			`watchlist.toml:15: http listen "8080": want host:port, e.g. "127.0.0.1:8080"`,
+			`watchlist.toml:16: http public_url "example.org" is not an absolute http(s) URL`,
+			`watchlist.toml:18: unknown key "http.port"`}},
 		{"quoted and inline keys", watchlistHead + `[[entities]]
 id = "us"
 name = """

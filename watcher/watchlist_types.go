@@ -27,6 +27,8 @@ type Watchlist struct {
 	Store    StoreConfig     `toml:"store"`
 	Backends []BackendConfig `toml:"backends"`
 	Entities []Entity        `toml:"entities"`
+	Schedule ScheduleConfig  `toml:"schedule"`
+	HTTP     HTTPConfig      `toml:"http"`
 
 	name     string          // the path as the user gave it, for messages
 	lines    lineIndex       // where each key was written; nil if not loaded from a file

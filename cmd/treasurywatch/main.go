@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	_ "time/tzdata" // CRON_TZ schedules work on machines without a zoneinfo database
 )
 
 func main() {
