@@ -107,49 +107,51 @@ const (
 			synced_at = excluded.synced_at, generation = sync_state.generation + 1`
 )
 
-// Apply writes a step in one SQL transaction.
+// Apply writes a step in one SQL transaction. Statements are prepared
+// once per step: an initial sync writes thousands of rows per step.
 func (s *Store) Apply(ctx context.Context, st Step) error {
 	now := st.Now
 	if now.IsZero() {
 		now = time.Now()
 	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		ps := &prepared{tx: tx, ctx: ctx, stmts: map[string]*sql.Stmt{}}
+		defer ps.close()
 		for _, b := range st.Blocks {
-			if _, err := tx.ExecContext(ctx, upsertBlock, b.Height, b.Hash[:], b.Time.Unix()); err != nil {
+			if err := ps.exec(upsertBlock, b.Height, b.Hash[:], b.Time.Unix()); err != nil {
 				return fmt.Errorf("block %d: %w", b.Height, err)
 			}
 		}
 		for _, t := range st.Txs {
-			var bh any
-			var h any
+			var bh, h any
 			if t.Height >= 0 {
 				bh, h = t.BlockHash[:], t.Height
 			}
-			if _, err := tx.ExecContext(ctx, upsertTx, t.Txid[:], bh, h, t.Pos, t.NIn, t.NOut, t.OutTotal,
+			if err := ps.exec(upsertTx, t.Txid[:], bh, h, t.Pos, t.NIn, t.NOut, t.OutTotal,
 				boolInt(t.Coinbase), t.Raw, now.Unix()); err != nil {
 				return fmt.Errorf("tx %s: %w", t.Txid, err)
 			}
 		}
 		for _, id := range st.ReplaceScripts {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM script_txs WHERE script_id = ?`, id); err != nil {
+			if err := ps.exec(`DELETE FROM script_txs WHERE script_id = ?`, id); err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `DELETE FROM outputs WHERE script_id = ?`, id); err != nil {
+			if err := ps.exec(`DELETE FROM outputs WHERE script_id = ?`, id); err != nil {
 				return err
 			}
 		}
 		for _, r := range st.Rows {
-			if _, err := tx.ExecContext(ctx, insertRow, r.ScriptID, r.Txid[:], r.Received, r.Spent, r.NIn, r.NOut); err != nil {
+			if err := ps.exec(insertRow, r.ScriptID, r.Txid[:], r.Received, r.Spent, r.NIn, r.NOut); err != nil {
 				return fmt.Errorf("row %d/%s: %w", r.ScriptID, r.Txid, err)
 			}
 			for _, o := range r.Vouts {
-				if _, err := tx.ExecContext(ctx, insertOutput, r.Txid[:], o.Vout, r.ScriptID, o.Value); err != nil {
+				if err := ps.exec(insertOutput, r.Txid[:], o.Vout, r.ScriptID, o.Value); err != nil {
 					return fmt.Errorf("output %s:%d: %w", r.Txid, o.Vout, err)
 				}
 			}
 		}
 		for _, id := range st.DropTxids {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM txs WHERE txid = ?`, id[:]); err != nil {
+			if err := ps.exec(`DELETE FROM txs WHERE txid = ?`, id[:]); err != nil {
 				return err
 			}
 		}
@@ -158,36 +160,40 @@ func (s *Store) Apply(ctx context.Context, st Step) error {
 			if sy.Status != nil {
 				status = *sy.Status
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE scripts SET synced_height = ?, synced_hash = ?, status = ? WHERE id = ?`,
+			if err := ps.exec(`UPDATE scripts SET synced_height = ?, synced_hash = ?, status = ? WHERE id = ?`,
 				sy.Block.Height, sy.Block.Hash[:], status, sy.ScriptID); err != nil {
 				return err
 			}
 		}
 		if st.MempoolSeen != nil {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM mempool_seen`); err != nil {
+			if err := ps.exec(`DELETE FROM mempool_seen`); err != nil {
 				return err
 			}
 			for _, id := range st.MempoolSeen {
-				if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO mempool_seen(txid) VALUES (?)`, id[:]); err != nil {
+				if err := ps.exec(`INSERT OR IGNORE INTO mempool_seen(txid) VALUES (?)`, id[:]); err != nil {
 					return err
 				}
 			}
 		}
-		if _, err := tx.ExecContext(ctx, pruneOrphanTxs); err != nil {
-			return err
+		// Only replaced rows can leave a transaction without rows.
+		if len(st.ReplaceScripts) > 0 {
+			if err := ps.exec(pruneOrphanTxs); err != nil {
+				return err
+			}
 		}
 		if p := st.Publish; p != nil {
-			if _, err := tx.ExecContext(ctx, normalizePositions); err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, upsertBlock, p.Height, p.Hash[:], p.Time.Unix()); err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, publishState, p.Height, p.Hash[:], p.Time.Unix(), now.Unix()); err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, pruneBlocks, p.Height); err != nil {
-				return err
+			for _, q := range []struct {
+				q    string
+				args []any
+			}{
+				{normalizePositions, nil},
+				{upsertBlock, []any{p.Height, p.Hash[:], p.Time.Unix()}},
+				{publishState, []any{p.Height, p.Hash[:], p.Time.Unix(), now.Unix()}},
+				{pruneBlocks, []any{p.Height}},
+			} {
+				if err := ps.exec(q.q, q.args...); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -196,6 +202,32 @@ func (s *Store) Apply(ctx context.Context, st Step) error {
 		return fmt.Errorf("store: apply sync step: %w", err)
 	}
 	return nil
+}
+
+// prepared caches the statements of one SQL transaction.
+type prepared struct {
+	tx    *sql.Tx
+	ctx   context.Context
+	stmts map[string]*sql.Stmt
+}
+
+func (p *prepared) exec(q string, args ...any) error {
+	st, ok := p.stmts[q]
+	if !ok {
+		var err error
+		if st, err = p.tx.PrepareContext(p.ctx, q); err != nil {
+			return err
+		}
+		p.stmts[q] = st
+	}
+	_, err := st.ExecContext(p.ctx, args...)
+	return err
+}
+
+func (p *prepared) close() {
+	for _, st := range p.stmts {
+		st.Close()
+	}
 }
 
 // Rollback undoes everything above forkHeight after a reorg: blocks above
@@ -250,11 +282,21 @@ func (s *Store) Rollback(ctx context.Context, fork *Block) error {
 func (s *Store) EnsureScripts(ctx context.Context, scripts [][]byte) ([]int64, error) {
 	ids := make([]int64, len(scripts))
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		ins, err := tx.PrepareContext(ctx, `INSERT INTO scripts(script) VALUES (?) ON CONFLICT(script) DO NOTHING`)
+		if err != nil {
+			return err
+		}
+		defer ins.Close()
+		sel, err := tx.PrepareContext(ctx, `SELECT id FROM scripts WHERE script = ?`)
+		if err != nil {
+			return err
+		}
+		defer sel.Close()
 		for i, sc := range scripts {
-			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO scripts(script) VALUES (?)`, sc); err != nil {
+			if _, err := ins.ExecContext(ctx, sc); err != nil {
 				return err
 			}
-			if err := tx.QueryRowContext(ctx, `SELECT id FROM scripts WHERE script = ?`, sc).Scan(&ids[i]); err != nil {
+			if err := sel.QueryRowContext(ctx, sc).Scan(&ids[i]); err != nil {
 				return err
 			}
 		}
@@ -445,13 +487,40 @@ func (s *Store) UnorderedBlocks(ctx context.Context) ([]chainhash.Hash, error) {
 	return out, rows.Err()
 }
 
-// SetPositions records the block order of a block's ledger transactions.
+// SetPositions records the block order of a block's ledger transactions;
+// txids is the whole block's list, of which only the ledger's are written.
 func (s *Store) SetPositions(ctx context.Context, block chainhash.Hash, txids []chainhash.Hash) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		for i, id := range txids {
-			if _, err := tx.ExecContext(ctx, `UPDATE txs SET pos = ? WHERE txid = ? AND block_hash = ?`, i, id[:], block[:]); err != nil {
+		rows, err := tx.QueryContext(ctx, `SELECT txid FROM txs WHERE block_hash = ?`, block[:])
+		if err != nil {
+			return err
+		}
+		mine := map[chainhash.Hash]bool{}
+		for rows.Next() {
+			var b []byte
+			if err := rows.Scan(&b); err != nil {
+				rows.Close()
 				return err
 			}
+			var h chainhash.Hash
+			copy(h[:], b)
+			mine[h] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for i, id := range txids {
+			if !mine[id] {
+				continue
+			}
+			delete(mine, id)
+			if _, err := tx.ExecContext(ctx, `UPDATE txs SET pos = ? WHERE txid = ?`, i, id[:]); err != nil {
+				return err
+			}
+		}
+		if len(mine) > 0 {
+			return fmt.Errorf("%d ledger transactions are not in the block's list", len(mine))
 		}
 		return nil
 	})

@@ -85,6 +85,9 @@ type syncState struct {
 	watch  map[string]int64 // Script.Key() -> id
 	blocks map[int64]BlockRef
 	res    *Result
+	// fetchedMempool holds the unconfirmed txs that histories fetched in
+	// this sync delivered: they may be newer than the mempool listing.
+	fetchedMempool map[chainhash.Hash]bool
 }
 
 func (e *Engine) syncOnce(ctx context.Context) (Result, error) {
@@ -114,7 +117,8 @@ func (e *Engine) syncOnce(ctx context.Context) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	st := &syncState{tip: tip, ids: ids, watch: map[string]int64{}, blocks: map[int64]BlockRef{tip.Height: tip}, res: &res}
+	st := &syncState{tip: tip, ids: ids, watch: map[string]int64{}, blocks: map[int64]BlockRef{tip.Height: tip}, res: &res,
+		fetchedMempool: map[chainhash.Hash]bool{}}
 	for i, s := range e.scripts {
 		st.watch[s.Key()] = ids[i]
 	}

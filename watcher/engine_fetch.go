@@ -66,20 +66,45 @@ func (e *Engine) syncHistories(ctx context.Context, st *syncState) (store.Step, 
 // fetchHistories fetches the full histories of the scripts at idx, in
 // chunks, and replaces their ledger rows; each chunk is one atomic step.
 func (e *Engine) fetchHistories(ctx context.Context, st *syncState, idx []int, statuses []*string) error {
+	var chunks [][]int
 	for lo := 0; lo < len(idx); lo += e.ChunkSize {
-		chunk := idx[lo:min(lo+e.ChunkSize, len(idx))]
-		scripts := make([]Script, len(chunk))
-		for i, j := range chunk {
-			scripts[i] = e.scripts[j]
+		chunks = append(chunks, idx[lo:min(lo+e.ChunkSize, len(idx))])
+	}
+	// The next chunk's histories are fetched while this one is computed
+	// and committed: the backend and SQLite work side by side.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type fetched struct {
+		hists [][]HistoryItem
+		err   error
+	}
+	results := make([]chan fetched, len(chunks))
+	fetch := func(i int) {
+		results[i] = make(chan fetched, 1)
+		scripts := make([]Script, len(chunks[i]))
+		for k, j := range chunks[i] {
+			scripts[k] = e.scripts[j]
 		}
-		hists, err := e.backend.Histories(ctx, scripts)
-		if err != nil {
-			return fmt.Errorf("histories: %w", err)
+		go func() {
+			hists, err := e.backend.Histories(ctx, scripts)
+			if err == nil && len(hists) != len(scripts) {
+				err = fmt.Errorf("backend answered %d histories for %d scripts", len(hists), len(scripts))
+			}
+			results[i] <- fetched{hists, err}
+		}()
+	}
+	for i, chunk := range chunks {
+		if i == 0 {
+			fetch(0)
 		}
-		if len(hists) != len(scripts) {
-			return fmt.Errorf("histories: backend answered %d for %d scripts", len(hists), len(scripts))
+		if i+1 < len(chunks) {
+			fetch(i + 1)
 		}
-		step, err := e.historyStep(ctx, st, chunk, hists, statuses)
+		r := <-results[i]
+		if r.err != nil {
+			return fmt.Errorf("histories: %w", r.err)
+		}
+		step, err := e.historyStep(ctx, st, chunk, r.hists, statuses)
 		if err != nil {
 			return err
 		}
@@ -137,6 +162,9 @@ func (e *Engine) historyStep(ctx context.Context, st *syncState, idx []int, hist
 	for _, lt := range effects(txs, chunkWatch, map[wire.OutPoint]store.OwnedOutput{}) {
 		it := items[lt.txid]
 		height, hash := Mempool, chainhash.Hash{}
+		if !it.Confirmed() {
+			st.fetchedMempool[lt.txid] = true
+		}
 		if it.Confirmed() {
 			b, err := e.blockAt(ctx, st, it.Height)
 			if err != nil {

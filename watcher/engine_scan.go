@@ -125,7 +125,7 @@ func (e *Engine) scanMempool(ctx context.Context, st *syncState, bs BlockSource,
 		}
 	}
 	for id := range ledger {
-		if !inMempool[id] && !confirmed[id] {
+		if !inMempool[id] && !confirmed[id] && !st.fetchedMempool[id] {
 			final.DropTxids = append(final.DropTxids, id)
 		}
 	}

@@ -22,7 +22,7 @@ type ScheduleConfig struct {
 }
 
 // HTTPConfig is the [http] section: where the dashboard listens and how
-// it links.
+// it links. An empty Listen (a watchlist built in code) means DefaultListen.
 type HTTPConfig struct {
 	// Listen is host:port; loopback by default, so exposing the dashboard
 	// is a decision, not an accident.
@@ -84,7 +84,7 @@ func (w *Watchlist) placeDaemon() {
 // daemon checks the [http] section.
 func (v *watchlistCheck) daemon() {
 	w := v.w
-	if _, port, err := net.SplitHostPort(w.HTTP.Listen); err != nil || port == "" {
+	if _, port, err := net.SplitHostPort(w.HTTP.Listen); w.HTTP.Listen != "" && (err != nil || port == "") {
 		v.add(w.lines.lineOf("http.listen"), "http listen %q: want host:port, e.g. %q", w.HTTP.Listen, DefaultListen)
 	}
 	for _, f := range []struct{ key, val string }{{"public_url", w.HTTP.PublicURL}, {"explorer_tx_url", w.HTTP.ExplorerTxURL}} {

@@ -186,3 +186,21 @@ func WaitSyncTB(tb testing.TB, nodes ...*Node) {
 		tb.Fatal(err)
 	}
 }
+
+// MineAt is Node.MineAt or Fatal.
+func (t T) MineAt(at time.Time) chainhash.Hash {
+	t.tb.Helper()
+	ctx, cancel := t.ctx()
+	defer cancel()
+	h, err := t.Node.MineAt(ctx, at)
+	t.check(err)
+	return h
+}
+
+// Restart is Node.Restart or Fatal.
+func (t T) Restart() {
+	t.tb.Helper()
+	ctx, cancel := t.ctx()
+	defer cancel()
+	t.check(t.Node.Restart(ctx))
+}

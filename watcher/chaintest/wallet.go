@@ -88,6 +88,10 @@ type wallet struct {
 	spentBy map[wire.OutPoint]chainhash.Hash
 	ours    map[chainhash.Hash]*wire.MsgTx // every tx broadcast that touches funding coins
 	chain   []chainhash.Hash               // chain[h]: the block scanned at height h
+	// inChain holds the txids of the scanned chain: btcd keeps mined
+	// transactions in its mempool while its tip is over 24 h old (see
+	// MineAt), so "in the mempool" does not mean "unconfirmed" then.
+	inChain map[chainhash.Hash]bool
 }
 
 func newWallet(params *chaincfg.Params, seed []byte) (*wallet, error) {
@@ -127,6 +131,7 @@ func (w *wallet) reset() {
 	w.pending = make(map[chainhash.Hash]*wire.MsgTx)
 	w.spentBy = make(map[wire.OutPoint]chainhash.Hash)
 	w.chain = nil
+	w.inChain = make(map[chainhash.Hash]bool)
 }
 
 // Sync brings the wallet up to date with the node's best chain. Generate,
@@ -239,6 +244,7 @@ func decodeBlock(raw json.RawMessage) (*wire.MsgBlock, error) {
 func (w *wallet) applyBlock(block *wire.MsgBlock, height int64) bool {
 	for i, tx := range block.Transactions {
 		txid := tx.TxHash()
+		w.inChain[txid] = true
 		if i > 0 {
 			for _, in := range tx.TxIn {
 				op := in.PreviousOutPoint
@@ -275,7 +281,7 @@ func (w *wallet) applyMempool(ids []string) {
 		if err != nil {
 			continue
 		}
-		if tx, ok := w.ours[*h]; ok {
+		if tx, ok := w.ours[*h]; ok && !w.inChain[*h] {
 			txs = append(txs, tx)
 			w.pending[*h] = tx
 		}
