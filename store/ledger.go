@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/btcsuite/btcd/chainhash/v2"
@@ -80,18 +81,18 @@ type Step struct {
 const (
 	upsertBlock = `INSERT INTO blocks(height, hash, time) VALUES (?, ?, ?)
 		ON CONFLICT(height) DO UPDATE SET hash = excluded.hash, time = excluded.time`
-	upsertTx = `INSERT INTO txs(txid, block_hash, height, pos, n_in, n_out, out_total, coinbase, raw, first_seen)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT(txid) DO UPDATE SET
+	// The inserts below take many rows per statement (see bulk).
+	upsertTxHead = `INSERT INTO txs(txid, block_hash, height, pos, n_in, n_out, out_total, coinbase, raw, first_seen) VALUES `
+	upsertTxTail = ` ON CONFLICT(txid) DO UPDATE SET
 			pos = CASE WHEN excluded.pos >= 0 THEN excluded.pos
 			           WHEN txs.height IS excluded.height THEN txs.pos ELSE -1 END,
 			block_hash = excluded.block_hash, height = excluded.height`
-	insertRow = `INSERT INTO script_txs(script_id, txid, received, spent, n_in, n_out) VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT(script_id, txid) DO UPDATE SET received = excluded.received, spent = excluded.spent,
+	insertRowHead = `INSERT INTO script_txs(script_id, txid, received, spent, n_in, n_out) VALUES `
+	insertRowTail = ` ON CONFLICT(script_id, txid) DO UPDATE SET received = excluded.received, spent = excluded.spent,
 			n_in = excluded.n_in, n_out = excluded.n_out`
-	insertOutput = `INSERT INTO outputs(txid, vout, script_id, value) VALUES (?, ?, ?, ?)
-		ON CONFLICT(txid, vout) DO UPDATE SET script_id = excluded.script_id, value = excluded.value`
-	pruneOrphanTxs = `DELETE FROM txs WHERE NOT EXISTS (SELECT 1 FROM script_txs st WHERE st.txid = txs.txid)`
+	insertOutputHead = `INSERT INTO outputs(txid, vout, script_id, value) VALUES `
+	insertOutputTail = ` ON CONFLICT(txid, vout) DO UPDATE SET script_id = excluded.script_id, value = excluded.value`
+	pruneOrphanTxs   = `DELETE FROM txs WHERE NOT EXISTS (SELECT 1 FROM script_txs st WHERE st.txid = txs.txid)`
 	// Keep block hashes of txs, of the published tip and of the last 100
 	// heights below it (for reorg detection); drop the rest.
 	pruneBlocks = `DELETE FROM blocks WHERE height < ? - 100
@@ -122,15 +123,16 @@ func (s *Store) Apply(ctx context.Context, st Step) error {
 				return fmt.Errorf("block %d: %w", b.Height, err)
 			}
 		}
+		txArgs := make([]any, 0, 10*len(st.Txs))
 		for _, t := range st.Txs {
 			var bh, h any
 			if t.Height >= 0 {
 				bh, h = t.BlockHash[:], t.Height
 			}
-			if err := ps.exec(upsertTx, t.Txid[:], bh, h, t.Pos, t.NIn, t.NOut, t.OutTotal,
-				boolInt(t.Coinbase), t.Raw, now.Unix()); err != nil {
-				return fmt.Errorf("tx %s: %w", t.Txid, err)
-			}
+			txArgs = append(txArgs, t.Txid[:], bh, h, t.Pos, t.NIn, t.NOut, t.OutTotal, boolInt(t.Coinbase), t.Raw, now.Unix())
+		}
+		if err := ps.bulk(upsertTxHead, upsertTxTail, 10, txArgs); err != nil {
+			return fmt.Errorf("txs: %w", err)
 		}
 		for _, id := range st.ReplaceScripts {
 			if err := ps.exec(`DELETE FROM script_txs WHERE script_id = ?`, id); err != nil {
@@ -140,15 +142,19 @@ func (s *Store) Apply(ctx context.Context, st Step) error {
 				return err
 			}
 		}
+		rowArgs := make([]any, 0, 6*len(st.Rows))
+		var outArgs []any
 		for _, r := range st.Rows {
-			if err := ps.exec(insertRow, r.ScriptID, r.Txid[:], r.Received, r.Spent, r.NIn, r.NOut); err != nil {
-				return fmt.Errorf("row %d/%s: %w", r.ScriptID, r.Txid, err)
-			}
+			rowArgs = append(rowArgs, r.ScriptID, r.Txid[:], r.Received, r.Spent, r.NIn, r.NOut)
 			for _, o := range r.Vouts {
-				if err := ps.exec(insertOutput, r.Txid[:], o.Vout, r.ScriptID, o.Value); err != nil {
-					return fmt.Errorf("output %s:%d: %w", r.Txid, o.Vout, err)
-				}
+				outArgs = append(outArgs, r.Txid[:], o.Vout, r.ScriptID, o.Value)
 			}
+		}
+		if err := ps.bulk(insertRowHead, insertRowTail, 6, rowArgs); err != nil {
+			return fmt.Errorf("rows: %w", err)
+		}
+		if err := ps.bulk(insertOutputHead, insertOutputTail, 4, outArgs); err != nil {
+			return fmt.Errorf("outputs: %w", err)
 		}
 		for _, id := range st.DropTxids {
 			if err := ps.exec(`DELETE FROM txs WHERE txid = ?`, id[:]); err != nil {
@@ -222,6 +228,25 @@ func (p *prepared) exec(q string, args ...any) error {
 	}
 	_, err := st.ExecContext(p.ctx, args...)
 	return err
+}
+
+// bulkRows is how many rows one bulk statement inserts: the per-statement
+// cost of the SQLite driver dominates single-row inserts.
+const bulkRows = 100
+
+// bulk runs head + "(?,…),(?,…)…" + tail over args, n values a row,
+// bulkRows rows a statement.
+func (p *prepared) bulk(head, tail string, n int, args []any) error {
+	tuple := "(?" + strings.Repeat(",?", n-1) + ")"
+	for lo := 0; lo < len(args); lo += n * bulkRows {
+		hi := min(lo+n*bulkRows, len(args))
+		rows := (hi - lo) / n
+		q := head + tuple + strings.Repeat(","+tuple, rows-1) + tail
+		if err := p.exec(q, args[lo:hi]...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (p *prepared) close() {
@@ -487,40 +512,50 @@ func (s *Store) UnorderedBlocks(ctx context.Context) ([]chainhash.Hash, error) {
 	return out, rows.Err()
 }
 
-// SetPositions records the block order of a block's ledger transactions;
-// txids is the whole block's list, of which only the ledger's are written.
-func (s *Store) SetPositions(ctx context.Context, block chainhash.Hash, txids []chainhash.Hash) error {
+// SetPositions records the block position of a block's ledger
+// transactions that lack one; pos is the whole block's txid -> position.
+func (s *Store) SetPositions(ctx context.Context, block chainhash.Hash, pos map[chainhash.Hash]int) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT txid FROM txs WHERE block_hash = ?`, block[:])
+		rows, err := tx.QueryContext(ctx, `SELECT txid, pos FROM txs WHERE block_hash = ?`, block[:])
 		if err != nil {
 			return err
 		}
-		mine := map[chainhash.Hash]bool{}
+		type upd struct {
+			txid []byte
+			pos  int
+		}
+		var todo []upd
 		for rows.Next() {
 			var b []byte
-			if err := rows.Scan(&b); err != nil {
+			var cur int
+			if err := rows.Scan(&b, &cur); err != nil {
 				rows.Close()
 				return err
 			}
 			var h chainhash.Hash
 			copy(h[:], b)
-			mine[h] = true
+			p, ok := pos[h]
+			if !ok {
+				rows.Close()
+				return fmt.Errorf("ledger transaction %s is not in the block's list", h)
+			}
+			if p != cur {
+				todo = append(todo, upd{b, p})
+			}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		for i, id := range txids {
-			if !mine[id] {
-				continue
-			}
-			delete(mine, id)
-			if _, err := tx.ExecContext(ctx, `UPDATE txs SET pos = ? WHERE txid = ?`, i, id[:]); err != nil {
+		stmt, err := tx.PrepareContext(ctx, `UPDATE txs SET pos = ? WHERE txid = ?`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, u := range todo {
+			if _, err := stmt.ExecContext(ctx, u.pos, u.txid); err != nil {
 				return err
 			}
-		}
-		if len(mine) > 0 {
-			return fmt.Errorf("%d ledger transactions are not in the block's list", len(mine))
 		}
 		return nil
 	})

@@ -88,6 +88,8 @@ type syncState struct {
 	// fetchedMempool holds the unconfirmed txs that histories fetched in
 	// this sync delivered: they may be newer than the mempool listing.
 	fetchedMempool map[chainhash.Hash]bool
+	// positions caches block txid lists asked in this sync.
+	positions map[chainhash.Hash]map[chainhash.Hash]int
 }
 
 func (e *Engine) syncOnce(ctx context.Context) (Result, error) {
@@ -118,7 +120,7 @@ func (e *Engine) syncOnce(ctx context.Context) (Result, error) {
 		return res, err
 	}
 	st := &syncState{tip: tip, ids: ids, watch: map[string]int64{}, blocks: map[int64]BlockRef{tip.Height: tip}, res: &res,
-		fetchedMempool: map[chainhash.Hash]bool{}}
+		fetchedMempool: map[chainhash.Hash]bool{}, positions: map[chainhash.Hash]map[chainhash.Hash]int{}}
 	for i, s := range e.scripts {
 		st.watch[s.Key()] = ids[i]
 	}
@@ -138,7 +140,7 @@ func (e *Engine) syncOnce(ctx context.Context) (Result, error) {
 	if err := e.store.Apply(ctx, final); err != nil {
 		return res, err
 	}
-	if err := e.order(ctx); err != nil {
+	if err := e.order(ctx, st); err != nil {
 		return res, err
 	}
 	pub := storeBlock(tip)
@@ -201,17 +203,17 @@ func (e *Engine) blockAt(ctx context.Context, st *syncState, height int64) (Bloc
 
 // order fetches the block order of blocks holding several ledger
 // transactions, so that histories list them as the block does.
-func (e *Engine) order(ctx context.Context) error {
+func (e *Engine) order(ctx context.Context, st *syncState) error {
 	blocks, err := e.store.UnorderedBlocks(ctx)
 	if err != nil {
 		return err
 	}
 	for _, h := range blocks {
-		txids, err := e.backend.BlockTxids(ctx, h)
+		pos, err := e.blockPositions(ctx, st, h)
 		if err != nil {
-			return fmt.Errorf("order block %s: %w", h, err)
+			return err
 		}
-		if err := e.store.SetPositions(ctx, h, txids); err != nil {
+		if err := e.store.SetPositions(ctx, h, pos); err != nil {
 			return err
 		}
 	}

@@ -189,6 +189,9 @@ func (e *Engine) historyStep(ctx context.Context, st *syncState, idx []int, hist
 		step.Txs = append(step.Txs, rec)
 		step.Rows = append(step.Rows, lt.rows...)
 	}
+	if err := e.placeInBlocks(ctx, st, step.Txs); err != nil {
+		return step, err
+	}
 	tip := storeBlock(st.tip)
 	for i, j := range idx {
 		step.ReplaceScripts = append(step.ReplaceScripts, st.ids[j])
@@ -257,4 +260,50 @@ func (e *Engine) rawTxs(ctx context.Context, st *syncState, txids []chainhash.Ha
 		}
 	}
 	return out, nil
+}
+
+// placeInBlocks sets the block position of txs that share a block with
+// another tx of the same step, so that most ordering is written with the
+// rows instead of updated afterwards (order handles what steps split).
+// Block txid lists are asked once per sync.
+func (e *Engine) placeInBlocks(ctx context.Context, st *syncState, txs []store.Tx) error {
+	count := map[chainhash.Hash]int{}
+	for _, t := range txs {
+		if t.Height >= 0 {
+			count[t.BlockHash]++
+		}
+	}
+	for i := range txs {
+		t := &txs[i]
+		if t.Height < 0 || count[t.BlockHash] < 2 {
+			continue
+		}
+		pos, err := e.blockPositions(ctx, st, t.BlockHash)
+		if err != nil {
+			return err
+		}
+		p, ok := pos[t.Txid]
+		if !ok {
+			return fmt.Errorf("backend placed tx %s in block %s, whose list does not have it", t.Txid, t.BlockHash)
+		}
+		t.Pos = int64(p)
+	}
+	return nil
+}
+
+// blockPositions returns the position of every tx of a block, once per sync.
+func (e *Engine) blockPositions(ctx context.Context, st *syncState, hash chainhash.Hash) (map[chainhash.Hash]int, error) {
+	if pos, ok := st.positions[hash]; ok {
+		return pos, nil
+	}
+	txids, err := e.backend.BlockTxids(ctx, hash)
+	if err != nil {
+		return nil, fmt.Errorf("order block %s: %w", hash, err)
+	}
+	pos := make(map[chainhash.Hash]int, len(txids))
+	for i, id := range txids {
+		pos[id] = i
+	}
+	st.positions[hash] = pos
+	return pos, nil
 }

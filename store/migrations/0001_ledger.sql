@@ -61,6 +61,8 @@ CREATE TABLE outputs (
     PRIMARY KEY (txid, vout)
 ) STRICT, WITHOUT ROWID;
 
+CREATE INDEX outputs_script ON outputs(script_id);
+
 -- The last completed sync: readers see the ledger as of this block.
 CREATE TABLE sync_state (
     id         INTEGER PRIMARY KEY CHECK (id = 1),
