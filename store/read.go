@@ -130,3 +130,34 @@ func (s *Store) History(ctx context.Context, scriptIDs []int64, height int64) ([
 	}
 	return out, rows.Err()
 }
+
+// KnownPositions returns the stored block position of those of txids that
+// have one, keyed by txid, with the block they are positioned in.
+func (s *Store) KnownPositions(ctx context.Context, txids []chainhash.Hash) (map[chainhash.Hash]Placed, error) {
+	out := map[chainhash.Hash]Placed{}
+	stmt, err := s.db.PrepareContext(ctx, `SELECT block_hash, pos FROM txs WHERE txid = ? AND pos >= 0`)
+	if err != nil {
+		return nil, fmt.Errorf("store: positions: %w", err)
+	}
+	defer stmt.Close()
+	for _, id := range txids {
+		var bh []byte
+		var p Placed
+		err := stmt.QueryRowContext(ctx, id[:]).Scan(&bh, &p.Pos)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("store: position of %s: %w", id, err)
+		}
+		copy(p.Block[:], bh)
+		out[id] = p
+	}
+	return out, nil
+}
+
+// Placed is a transaction's position in a block.
+type Placed struct {
+	Block chainhash.Hash
+	Pos   int64
+}

@@ -268,14 +268,25 @@ func (e *Engine) rawTxs(ctx context.Context, st *syncState, txids []chainhash.Ha
 // Block txid lists are asked once per sync.
 func (e *Engine) placeInBlocks(ctx context.Context, st *syncState, txs []store.Tx) error {
 	count := map[chainhash.Hash]int{}
+	var ids []chainhash.Hash
 	for _, t := range txs {
 		if t.Height >= 0 {
 			count[t.BlockHash]++
+			ids = append(ids, t.Txid)
 		}
+	}
+	// Positions the ledger already holds need no new question.
+	known, err := e.store.KnownPositions(ctx, ids)
+	if err != nil {
+		return err
 	}
 	for i := range txs {
 		t := &txs[i]
 		if t.Height < 0 || count[t.BlockHash] < 2 {
+			continue
+		}
+		if k, ok := known[t.Txid]; ok && k.Block == t.BlockHash {
+			t.Pos = k.Pos
 			continue
 		}
 		pos, err := e.blockPositions(ctx, st, t.BlockHash)

@@ -278,6 +278,11 @@ func (v *watchlistCheck) backendTuning(p string, b BackendConfig, kind backendKi
 	} else if b.RatePerSecond < 0 {
 		v.add(w.lineOf(p+".rate_per_second", line), "%s: rate_per_second must not be negative", name)
 	}
+	if b.Retries != 0 && !kind.rate {
+		v.add(w.lineOf(p+".retries", line), "%s takes no retries", name)
+	} else if b.Retries < -1 || b.Retries > 20 {
+		v.add(w.lineOf(p+".retries", line), "%s: retries must be between -1 (none) and 20", name)
+	}
 	if b.Concurrency < 0 || b.Concurrency > 64 {
 		v.add(w.lineOf(p+".concurrency", line), "%s: concurrency must be between 1 and 64", name)
 	}

@@ -128,6 +128,9 @@ type BackendConfig struct {
 	RatePerSecond float64 `toml:"rate_per_second"`
 	// Concurrency bounds requests in flight; 0 means the default.
 	Concurrency int `toml:"concurrency"`
+	// Retries is how often a throttled, failing or timed-out request is
+	// tried again (Esplora); 0 means the default (6), -1 none.
+	Retries int `toml:"retries"`
 	// BatchSize is how many requests go in one round trip (Electrum
 	// batches, btcd pages); 0 means the default. Kept below common
 	// server caps (Fulcrum allows 345).

@@ -50,6 +50,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"sync":     &syncCommand{env: env},
 		"balances": &balancesCommand{env: env},
 		"history":  &historyCommand{env: env},
+		"run":      &runCommand{env: env},
+		"demo":     &demoCommand{env: env},
 	}
 	name := args[0]
 	switch name {
@@ -99,6 +101,8 @@ commands:
   balances  -config F [-json]    balances per entity and address at the last synced block
   history   -config F (-address A | -entity ID) [-json]
                                  confirmed history, oldest first
+  run       -config F [-listen A] the daemon: dashboard, API and scheduled syncs
+  demo      [-listen A]          the whole product offline: a private chain with a year of history
   version                        print the version
 
 Run 'treasurywatch <command> -h' for a command's flags.
@@ -167,9 +171,9 @@ func (m *Main) OpenStore(ctx context.Context) error {
 	return nil
 }
 
-// OpenBackend connects to the watchlist's first backend, checks it serves
-// the watchlist's network, and builds the engine.
-func (m *Main) OpenBackend(ctx context.Context) error {
+// OpenBackend builds the client of the watchlist's first backend and the
+// engine; it does not connect yet.
+func (m *Main) OpenBackend() error {
 	if len(m.Watchlist.Backends) == 0 {
 		return errors.New("the watchlist names no backend")
 	}
@@ -179,11 +183,14 @@ func (m *Main) OpenBackend(ctx context.Context) error {
 		return fmt.Errorf("%s:%d: %w", m.Watchlist.Path, cfg.Line, err)
 	}
 	m.Backend = b
-	if err := b.CheckNetwork(ctx, m.Watchlist.Network.Params); err != nil {
-		return err
-	}
 	m.Engine = watcher.NewEngine(b, m.Store, m.Watchlist.Scripts(), m.Logger)
 	return nil
+}
+
+// CheckBackend asks the backend whether it serves the watchlist's network
+// with what the engine needs; a sync must not start otherwise.
+func (m *Main) CheckBackend(ctx context.Context) error {
+	return m.Backend.CheckNetwork(ctx, m.Watchlist.Network.Params)
 }
 
 // Close closes what was opened, in reverse order.
@@ -210,7 +217,7 @@ func newBackend(cfg watcher.BackendConfig, params *chaincfg.Params, logger *slog
 			Timeout: cfg.Timeout.Duration, Concurrency: cfg.Concurrency, PageSize: cfg.BatchSize}, params, logger)
 	case "esplora":
 		return esplora.New(esplora.Config{URL: cfg.URL, Timeout: cfg.Timeout.Duration, RatePerSecond: cfg.RatePerSecond,
-			Concurrency: cfg.Concurrency, UserAgent: esplora.UserAgent(Version)}, params, logger)
+			Concurrency: cfg.Concurrency, Retries: cfg.Retries, UserAgent: esplora.UserAgent(Version)}, params, logger)
 	case "electrum":
 		return electrum.New(electrum.Config{URL: cfg.URL, TLSFingerprint: cfg.TLSFingerprint,
 			InsecureSkipVerify: cfg.InsecureSkipVerify, Timeout: cfg.Timeout.Duration, BatchSize: cfg.BatchSize,

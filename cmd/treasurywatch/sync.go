@@ -38,7 +38,10 @@ func (c *syncCommand) Run(ctx context.Context, args []string) (err error) {
 	if err := m.OpenStore(ctx); err != nil {
 		return err
 	}
-	if err := m.OpenBackend(ctx); err != nil {
+	if err := m.OpenBackend(); err != nil {
+		return err
+	}
+	if err := m.CheckBackend(ctx); err != nil {
 		return err
 	}
 	m.Engine.ChunkSize = *chunk

@@ -2,6 +2,7 @@ package chaintest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -62,8 +63,8 @@ const (
 // out of sync and does not drop mined transactions from its mempool (its
 // netsync skips mempool maintenance then): getrawmempool and
 // searchrawtransactions keep listing them as unconfirmed. MineAt knows
-// the chain and leaves them out; call Restart once the past is written to
-// empty the mempool before anything reads it.
+// the chain and leaves them out; call DropMined once the past is written,
+// before anything else reads the mempool.
 func (n *Node) MineAt(ctx context.Context, t time.Time) (chainhash.Hash, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -76,16 +77,27 @@ func (n *Node) mineAtLocked(ctx context.Context, t time.Time) (chainhash.Hash, e
 		return chainhash.Hash{}, fmt.Errorf("chaintest: MineAt: network %s retargets its difficulty; only regtest is supported", params.Name)
 	}
 	t = time.Unix(t.Unix(), 0)
-	if err := n.syncLocked(ctx); err != nil {
-		return chainhash.Hash{}, err
-	}
+	// Every RPC costs a connection (~1 ms): the wallet rescans only when
+	// the best block is not the one it scanned last.
 	var info btcjson.GetBlockChainInfoResult
-	if err := n.callInto(ctx, &info, "getblockchaininfo"); err != nil {
-		return chainhash.Hash{}, err
+	var prev *chainhash.Hash
+	for range 2 {
+		if err := n.callInto(ctx, &info, "getblockchaininfo"); err != nil {
+			return chainhash.Hash{}, err
+		}
+		var err error
+		if prev, err = chainhash.NewHashFromStr(info.BestBlockHash); err != nil {
+			return chainhash.Hash{}, fmt.Errorf("chaintest: getblockchaininfo: %w", err)
+		}
+		if n.w.tipIs(int64(info.Blocks), *prev) {
+			break
+		}
+		if err := n.syncLocked(ctx); err != nil {
+			return chainhash.Hash{}, err
+		}
 	}
-	prev, err := chainhash.NewHashFromStr(info.BestBlockHash)
-	if err != nil {
-		return chainhash.Hash{}, fmt.Errorf("chaintest: getblockchaininfo: %w", err)
+	if !n.w.tipIs(int64(info.Blocks), *prev) {
+		return chainhash.Hash{}, errors.New("chaintest: MineAt: the chain keeps changing")
 	}
 	height := int64(info.Blocks) + 1
 	if mtp := time.Unix(info.MedianTime, 0); !t.After(mtp) {
@@ -122,114 +134,127 @@ func (n *Node) mineAtLocked(ctx context.Context, t time.Time) (chainhash.Hash, e
 	if reason != nil {
 		return chainhash.Hash{}, fmt.Errorf("chaintest: MineAt: btcd refused block %d (%s): %s", height, hash, *reason)
 	}
-	return hash, n.syncLocked(ctx)
+	// The block extends the tip the wallet scanned: apply it directly.
+	// Should another block have won meanwhile, the next sync notices the
+	// mismatch and rescans.
+	if !n.w.applyBlock(block, height) {
+		n.w.reset()
+		return hash, n.syncLocked(ctx)
+	}
+	n.w.chain = append(n.w.chain, hash)
+	return hash, nil
 }
 
-// poolTx is a mempool transaction MineAt may include.
+// poolTx is an unconfirmed mempool transaction.
 type poolTx struct {
+	id      chainhash.Hash
 	tx      *wire.MsgTx
 	fee     btcutil.Amount
 	added   int64
-	parents []chainhash.Hash
+	parents []chainhash.Hash // unconfirmed parents in the mempool
+}
+
+// unconfirmed returns the mempool's transactions that are not in the
+// chain the wallet scanned, oldest first (txid breaking ties, for
+// reproducible blocks) and each after its unconfirmed parents.
+func (n *Node) unconfirmed(ctx context.Context) ([]*poolTx, error) {
+	var pool map[string]btcjson.GetRawMempoolVerboseResult
+	if err := n.callInto(ctx, &pool, "getrawmempool", true); err != nil {
+		return nil, err
+	}
+	cands := map[chainhash.Hash]*poolTx{}
+	var list []*poolTx
+	var params [][]any
+	for s, e := range pool {
+		id, err := chainhash.NewHashFromStr(s)
+		if err != nil {
+			return nil, fmt.Errorf("chaintest: getrawmempool: %w", err)
+		}
+		if _, mined := n.w.inChain[*id]; mined {
+			continue // kept by a btcd that thinks it is still syncing
+		}
+		fee, err := btcutil.NewAmount(e.Fee)
+		if err != nil {
+			return nil, fmt.Errorf("chaintest: getrawmempool: fee of %s: %w", s, err)
+		}
+		p := &poolTx{id: *id, fee: fee, added: e.Time}
+		for _, d := range e.Depends {
+			h, err := chainhash.NewHashFromStr(d)
+			if err != nil {
+				return nil, fmt.Errorf("chaintest: getrawmempool: %w", err)
+			}
+			if _, mined := n.w.inChain[*h]; !mined {
+				p.parents = append(p.parents, *h)
+			}
+		}
+		cands[*id] = p
+		list = append(list, p)
+		params = append(params, []any{s, 0})
+	}
+	if len(list) == 0 {
+		return nil, nil
+	}
+	raws, err := n.batch(ctx, "getrawtransaction", params)
+	if err != nil {
+		return nil, err
+	}
+	for i, r := range raws {
+		if list[i].tx, err = decodeTx(r); err != nil {
+			return nil, fmt.Errorf("chaintest: getrawtransaction %s: %w", list[i].id, err)
+		}
+	}
+	slices.SortFunc(list, func(a, b *poolTx) int {
+		if a.added != b.added {
+			return cmp.Compare(a.added, b.added)
+		}
+		return bytes.Compare(a.id[:], b.id[:])
+	})
+	order := make([]*poolTx, 0, len(list))
+	visited := map[chainhash.Hash]bool{}
+	var visit func(p *poolTx)
+	visit = func(p *poolTx) {
+		if visited[p.id] {
+			return
+		}
+		visited[p.id] = true
+		for _, id := range p.parents {
+			if parent, ok := cands[id]; ok {
+				visit(parent)
+			}
+		}
+		order = append(order, p)
+	}
+	for _, p := range list {
+		visit(p)
+	}
+	return order, nil
 }
 
 // blockTxs returns the unconfirmed mempool transactions that fit in one
 // block, parents first, and their total fee.
 func (n *Node) blockTxs(ctx context.Context) ([]*wire.MsgTx, btcutil.Amount, error) {
-	var pool map[string]btcjson.GetRawMempoolVerboseResult
-	if err := n.callInto(ctx, &pool, "getrawmempool", true); err != nil {
-		return nil, 0, err
-	}
-	cands := map[chainhash.Hash]*poolTx{}
-	var ids []chainhash.Hash
-	var params [][]any
-	for s, e := range pool {
-		id, err := chainhash.NewHashFromStr(s)
-		if err != nil {
-			return nil, 0, fmt.Errorf("chaintest: getrawmempool: %w", err)
-		}
-		if n.w.inChain[*id] {
-			continue // mined, but kept by a btcd that thinks it is syncing
-		}
-		fee, err := btcutil.NewAmount(e.Fee)
-		if err != nil {
-			return nil, 0, fmt.Errorf("chaintest: getrawmempool: fee of %s: %w", s, err)
-		}
-		p := &poolTx{fee: fee, added: e.Time}
-		for _, d := range e.Depends {
-			h, err := chainhash.NewHashFromStr(d)
-			if err != nil {
-				return nil, 0, fmt.Errorf("chaintest: getrawmempool: %w", err)
-			}
-			p.parents = append(p.parents, *h)
-		}
-		cands[*id] = p
-		ids = append(ids, *id)
-		params = append(params, []any{s, 0})
-	}
-	if len(ids) == 0 {
-		return nil, 0, nil
-	}
-	raws, err := n.batch(ctx, "getrawtransaction", params)
+	order, err := n.unconfirmed(ctx)
 	if err != nil {
 		return nil, 0, err
 	}
-	for i, r := range raws {
-		tx, err := decodeTx(r)
-		if err != nil {
-			return nil, 0, fmt.Errorf("chaintest: getrawtransaction %s: %w", ids[i], err)
-		}
-		cands[ids[i]].tx = tx
-	}
-
-	// Oldest first (txid breaks ties, for reproducible blocks), each
-	// after its unconfirmed parents.
-	slices.SortFunc(ids, func(a, b chainhash.Hash) int {
-		if d := cands[a].added - cands[b].added; d != 0 {
-			return int(min(max(d, -1), 1))
-		}
-		return bytes.Compare(a[:], b[:])
-	})
-	var order []chainhash.Hash
-	visited := map[chainhash.Hash]bool{}
-	var visit func(id chainhash.Hash)
-	visit = func(id chainhash.Hash) {
-		if visited[id] {
-			return
-		}
-		visited[id] = true
-		for _, p := range cands[id].parents {
-			if _, ok := cands[p]; ok {
-				visit(p)
-			}
-		}
-		order = append(order, id)
-	}
-	for _, id := range ids {
-		visit(id)
-	}
-
 	var txs []*wire.MsgTx
 	var fees btcutil.Amount
 	weight, base := int64(blockReserveWeight), int64(blockReserveWeight/blockchain.WitnessScaleFactor)
-	included := map[chainhash.Hash]bool{}
-	for _, id := range order {
-		c := cands[id]
+	waiting := map[chainhash.Hash]bool{}
+	for _, p := range order {
 		ok := true
-		for _, p := range c.parents {
-			if _, pending := cands[p]; pending && !included[p] {
-				ok = false // its parent waits, so it waits
-			}
+		for _, id := range p.parents {
+			ok = ok && !waiting[id] // a parent that waits makes it wait
 		}
-		w := blockchain.GetTransactionWeight(btcutil.NewTx(c.tx))
-		b := int64(c.tx.SerializeSizeStripped())
+		w := blockchain.GetTransactionWeight(btcutil.NewTx(p.tx))
+		b := int64(p.tx.SerializeSizeStripped())
 		if !ok || weight+w > blockchain.MaxBlockWeight || base+b > blockchain.MaxBlockBaseSize {
+			waiting[p.id] = true
 			continue
 		}
 		weight, base = weight+w, base+b
-		included[id] = true
-		txs = append(txs, c.tx)
-		fees += c.fee
+		txs = append(txs, p.tx)
+		fees += p.fee
 	}
 	return txs, fees, nil
 }

@@ -197,10 +197,10 @@ func (t T) MineAt(at time.Time) chainhash.Hash {
 	return h
 }
 
-// Restart is Node.Restart or Fatal.
-func (t T) Restart() {
+// DropMined is Node.DropMined or Fatal.
+func (t T) DropMined() {
 	t.tb.Helper()
 	ctx, cancel := t.ctx()
 	defer cancel()
-	t.check(t.Node.Restart(ctx))
+	t.check(t.Node.DropMined(ctx))
 }

@@ -88,10 +88,11 @@ type wallet struct {
 	spentBy map[wire.OutPoint]chainhash.Hash
 	ours    map[chainhash.Hash]*wire.MsgTx // every tx broadcast that touches funding coins
 	chain   []chainhash.Hash               // chain[h]: the block scanned at height h
-	// inChain holds the txids of the scanned chain: btcd keeps mined
-	// transactions in its mempool while its tip is over 24 h old (see
-	// MineAt), so "in the mempool" does not mean "unconfirmed" then.
-	inChain map[chainhash.Hash]bool
+	// inChain maps the txids of the scanned chain to their heights:
+	// btcd keeps mined transactions in its mempool while its tip is over
+	// 24 h old (see MineAt), so "in the mempool" does not mean
+	// "unconfirmed" then.
+	inChain map[chainhash.Hash]int64
 }
 
 func newWallet(params *chaincfg.Params, seed []byte) (*wallet, error) {
@@ -131,7 +132,7 @@ func (w *wallet) reset() {
 	w.pending = make(map[chainhash.Hash]*wire.MsgTx)
 	w.spentBy = make(map[wire.OutPoint]chainhash.Hash)
 	w.chain = nil
-	w.inChain = make(map[chainhash.Hash]bool)
+	w.inChain = make(map[chainhash.Hash]int64)
 }
 
 // Sync brings the wallet up to date with the node's best chain. Generate,
@@ -239,12 +240,17 @@ func decodeBlock(raw json.RawMessage) (*wire.MsgBlock, error) {
 	return &block, nil
 }
 
+// tipIs reports whether the last block scanned is hash at height.
+func (w *wallet) tipIs(height int64, hash chainhash.Hash) bool {
+	return int64(len(w.chain)) == height+1 && w.chain[height] == hash
+}
+
 // applyBlock updates the UTXO set with a block of the best chain; false
 // means the block double-spends a pending wallet transaction.
 func (w *wallet) applyBlock(block *wire.MsgBlock, height int64) bool {
 	for i, tx := range block.Transactions {
 		txid := tx.TxHash()
-		w.inChain[txid] = true
+		w.inChain[txid] = height
 		if i > 0 {
 			for _, in := range tx.TxIn {
 				op := in.PreviousOutPoint
@@ -281,7 +287,10 @@ func (w *wallet) applyMempool(ids []string) {
 		if err != nil {
 			continue
 		}
-		if tx, ok := w.ours[*h]; ok && !w.inChain[*h] {
+		if _, mined := w.inChain[*h]; mined {
+			continue
+		}
+		if tx, ok := w.ours[*h]; ok {
 			txs = append(txs, tx)
 			w.pending[*h] = tx
 		}

@@ -19,7 +19,7 @@ import (
 // benchSyncScripts P2WPKH scripts with benchSyncTxs confirmed payments
 // each (FundMany, built before the timer starts). Run them with
 //
-//	go test -run '^$' -bench Sync1000 -benchtime 3x ./watcher/backend/esplora/
+//	go test -run '^$' -bench '[Ss]ync1000' -benchtime 3x ./watcher/backend/esplora/
 //
 // Besides ns/op they report requests/op (HTTP round trips) and calls/op
 // (the same for Esplora, which has no batch endpoint) and, for the initial

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/treasurywatch/treasurywatch/watcher"
+	"github.com/treasurywatch/treasurywatch/watcher/chaintest"
+)
+
+// TestDaemon runs `treasurywatch run` in-process: it serves the stored
+// figures, syncs on its schedule (a new block appears on the dashboard
+// without a restart), and stops cleanly when its context ends.
+func TestDaemon(t *testing.T) {
+	n := chaintest.StartTB(t, chaintest.Options{}).T(t)
+	k := n.NewKey(chaintest.P2TR)
+	n.Pay(chaintest.Output{Script: k.Script, Value: 5_000_000})
+	n.Mine()
+	dir := t.TempDir()
+	cfg := writeWatchlist(t, dir, n.Node, "ledger.db", []entitySpec{{"reserve", []*chaintest.Key{k}}})
+	body, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, append(body, []byte("[schedule]\nsync = \"@every 1s\"\n[http]\nlisten = \"127.0.0.1:0\"\n")...), 0o644)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan int, 1)
+	var stderr strings.Builder
+	go func() {
+		done <- Run(ctx, []string{"run", "-config", cfg, "-log-level", "warn"}, pw, &stderr)
+		pw.Close()
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatalf("no start line: %v (stderr %s)", err, stderr.String())
+	}
+	go io.Copy(io.Discard, pr)
+	base := regexp.MustCompile(`http://127\.0\.0\.1:\d+`).FindString(line)
+	if base == "" {
+		t.Fatalf("start line has no URL: %q", line)
+	}
+
+	summary := func() (height int64, total int64) {
+		t.Helper()
+		resp, err := http.Get(base + "/api/v1/summary")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return -1, 0
+		}
+		var s struct {
+			AsOf     watcher.AsOf `json:"as_of"`
+			TotalSat int64        `json:"total_confirmed_sat"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s.AsOf.Height, s.TotalSat
+	}
+	waitFor := func(height, total int64) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			h, sat := summary()
+			if h == height && sat == total {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("summary stuck at height %d, %d sat; want %d, %d", h, sat, height, total)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	waitFor(n.Height(), 5_000_000)
+
+	n.Pay(chaintest.Output{Script: k.Script, Value: 1_000})
+	n.Mine()
+	waitFor(n.Height(), 5_001_000)
+
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("run exited %d: %s", code, stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("run did not stop after its context ended")
+	}
+	if _, err := http.Get(base + "/healthz"); err == nil {
+		t.Error("still serving after shutdown")
+	}
+}
