@@ -40,7 +40,7 @@ func TestOpenMigratesOnce(t *testing.T) {
 		var mode string
 		st.DB().QueryRow("PRAGMA user_version").Scan(&v)
 		st.DB().QueryRow("PRAGMA journal_mode").Scan(&mode)
-		if v != 1 || mode != "wal" {
+		if v != 2 || mode != "wal" {
 			t.Errorf("user_version=%d journal_mode=%s", v, mode)
 		}
 		st.Close()

@@ -156,6 +156,7 @@ func (w *Watchlist) Validate() error {
 	}
 	v.entities()
 	v.daemon()
+	v.price()
 	if len(v.problems) > 0 {
 		return v.problems
 	}

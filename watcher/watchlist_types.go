@@ -29,6 +29,7 @@ type Watchlist struct {
 	Entities []Entity        `toml:"entities"`
 	Schedule ScheduleConfig  `toml:"schedule"`
 	HTTP     HTTPConfig      `toml:"http"`
+	Price    PriceConfig     `toml:"price"`
 
 	name     string          // the path as the user gave it, for messages
 	lines    lineIndex       // where each key was written; nil if not loaded from a file

@@ -56,6 +56,9 @@ type entitySummaryJSON struct {
 	TxCount        int           `json:"tx_count"`
 	Changes        []changeJSON  `json:"changes"`
 	LastMovement   *movementJSON `json:"last_movement"`
+	// Fiat values ConfirmedSat; absent when no price is configured or
+	// stored.
+	Fiat *fiatJSON `json:"fiat,omitempty"`
 }
 
 type summaryJSON struct {
@@ -64,6 +67,7 @@ type summaryJSON struct {
 	Sync                syncJSON            `json:"sync"`
 	TotalConfirmedSat   int64               `json:"total_confirmed_sat"`
 	TotalUnconfirmedSat int64               `json:"total_unconfirmed_sat"`
+	Fiat                *fiatJSON           `json:"fiat,omitempty"` // of TotalConfirmedSat
 	Entities            []entitySummaryJSON `json:"entities"`
 }
 
@@ -192,6 +196,7 @@ func (s *Server) entitySummary(ctx context.Context, v *view, id string) (entityS
 	}
 	out := entitySummaryJSON{ID: id, Name: d.ent.Name, Country: d.ent.Country, ConfirmedSat: d.bal.ConfirmedSat,
 		UnconfirmedSat: d.bal.UnconfirmedSat, TxCount: len(d.txs), Changes: []changeJSON{}}
+	out.Fiat = fiat(v.snap, d.bal.ConfirmedSat)
 	if v.snap.total > 0 {
 		out.Share = float64(d.bal.ConfirmedSat) / float64(v.snap.total)
 	}

@@ -19,7 +19,8 @@ var exampleRE = regexp.MustCompile("(?s)<!-- example: GET (\\S+) -->\\s*```json\
 // to the same request, so the documentation cannot drift from the API.
 func TestDocsExamplesMatchAnswers(t *testing.T) {
 	l := regtest(t)
-	s := newServer(t, l, Config{ExplorerTxURL: "https://mempool.space/tx/"})
+	savePrice(t, l)
+	s := newServer(t, l, Config{ExplorerTxURL: "https://mempool.space/tx/", PriceCurrency: "USD"})
 	s.SetSyncStatus(SyncStatus{OK: true, Backend: "btcd"})
 	doc, err := os.ReadFile("../docs/api.md")
 	if err != nil {

@@ -48,6 +48,7 @@ var templateFuncs = template.FuncMap{
 		return "zero"
 	},
 	"pathEscape": url.PathEscape,
+	"fiat":       fiatLine,
 }
 
 // parsePages parses every page with the layout and the chart partials.

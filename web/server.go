@@ -46,6 +46,10 @@ type Config struct {
 	// StaleAfter is how old the last successful sync may be before pages
 	// warn that the figures are stale and /readyz fails.
 	StaleAfter time.Duration
+	// PriceCurrency is the currency of the fiat values shown beside BTC,
+	// read from the store's prices (filled by package price); empty shows
+	// none.
+	PriceCurrency string
 }
 
 // SyncStatus is the daemon's report of its last sync attempt. Pages show

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/treasurywatch/treasurywatch/store"
 	"github.com/treasurywatch/treasurywatch/watcher"
 )
 
@@ -30,6 +31,9 @@ type snapshot struct {
 	addrs    map[string]*watcher.AddressBalance
 	activity map[string]watcher.AsOf
 	total    int64
+	// price is the latest stored BTC price when the snapshot was built;
+	// nil when none is configured or stored.
+	price *store.Price
 
 	mu       sync.Mutex
 	hist     map[string]*lazy[*entityData]
@@ -82,6 +86,10 @@ func (s *Server) current(ctx context.Context) (*snapshot, error) {
 		return nil, watcher.ErrNotSynced
 	}
 	tag := fmt.Sprintf("%d.%d.%d.%s", gen, syncedAt.Unix(), b.Height, b.Hash.String()[:16])
+	pr := s.latestPrice(ctx)
+	if pr != nil { // a new price is a new snapshot, so no cached answer shows the old one
+		tag += fmt.Sprintf(".p%d.%d", pr.Time.Unix(), pr.FetchedAt.Unix())
+	}
 	s.mu.Lock()
 	if s.snap != nil && s.snap.tag == tag {
 		snap := s.snap
@@ -103,7 +111,7 @@ func (s *Server) current(ctx context.Context) (*snapshot, error) {
 	}
 	snap := &snapshot{tag: tag, gen: gen, asOf: bal.AsOf, syncedAt: syncedAt, bal: bal,
 		entities: map[string]*watcher.EntityBalance{}, addrs: map[string]*watcher.AddressBalance{},
-		activity: activity, hist: map[string]*lazy[*entityData]{}, addrHist: map[string]*lazy[*addressData]{},
+		activity: activity, price: pr, hist: map[string]*lazy[*entityData]{}, addrHist: map[string]*lazy[*addressData]{},
 		since: map[int64]*lazy[*watcher.AsOf]{}}
 	for i := range bal.Entities {
 		e := &bal.Entities[i]

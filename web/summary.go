@@ -30,5 +30,6 @@ func (s *Server) summary(ctx context.Context, v *view) (*summaryJSON, error) {
 		out.TotalUnconfirmedSat += e.UnconfirmedSat
 		out.Entities = append(out.Entities, es)
 	}
+	out.Fiat = fiat(v.snap, out.TotalConfirmedSat)
 	return out, nil
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/treasurywatch/treasurywatch/price"
 	"github.com/treasurywatch/treasurywatch/watcher"
 	"github.com/treasurywatch/treasurywatch/web"
 )
@@ -66,6 +67,7 @@ type daemon struct {
 	m       *Main
 	web     *web.Server
 	syncer  *watcher.Syncer
+	prices  *price.Refresher // nil without [price]
 	checked atomic.Bool
 
 	syncs    *prometheus.CounterVec
@@ -86,13 +88,18 @@ func newDaemon(m *Main, listen string) (*daemon, error) {
 			Help: "Duration of syncs by outcome.", Buckets: prometheus.ExponentialBuckets(0.05, 2, 14)}, []string{"outcome"}),
 	}
 	reg.MustRegister(d.syncs, d.duration)
-	srv, err := web.New(web.Config{Listen: listen, PublicURL: wl.HTTP.PublicURL, ExplorerTxURL: wl.HTTP.ExplorerTxURL},
-		wl, m.Store, reg, m.Logger)
+	srv, err := web.New(web.Config{Listen: listen, PublicURL: wl.HTTP.PublicURL, ExplorerTxURL: wl.HTTP.ExplorerTxURL,
+		PriceCurrency: wl.Price.Currency}, wl, m.Store, reg, m.Logger)
 	if err != nil {
 		return nil, err
 	}
 	d.web = srv
 	d.syncer = watcher.NewSyncer(d.sync, wl.Schedule.Sync, m.Logger, d.report)
+	if wl.Price.Enabled() {
+		pc := price.NewClient(wl.Price.URL)
+		pc.UserAgent = "treasurywatch/" + Version
+		d.prices = price.NewRefresher(pc, m.Store, wl.Price.Currency, wl.Price.RefreshSchedule(), m.Logger)
+	}
 	return d, nil
 }
 
@@ -120,10 +127,13 @@ func (d *daemon) report(r watcher.SyncReport) {
 	d.web.SetSyncStatus(st)
 }
 
-// Open starts serving, then syncing.
+// Open starts serving, then fetching prices (with [price]), then syncing.
 func (d *daemon) Open() error {
 	if err := d.web.Open(); err != nil {
 		return err
+	}
+	if d.prices != nil {
+		d.prices.Open()
 	}
 	d.syncer.Open()
 	return nil
@@ -132,5 +142,8 @@ func (d *daemon) Open() error {
 // Close stops syncing (a step in flight rolls back), then drains HTTP.
 func (d *daemon) Close() error {
 	d.syncer.Close()
+	if d.prices != nil {
+		d.prices.Close()
+	}
 	return d.web.Close()
 }
