@@ -64,13 +64,7 @@ func scriptsOf(keys []*chaintest.Key) []watcher.Script {
 
 // callDelta is after minus before, per method, without zero entries.
 func callDelta(before, after btcd.CallCounts) btcd.CallCounts {
-	d := btcd.CallCounts{}
-	for m, n := range after {
-		if n -= before[m]; n != 0 {
-			d[m] = n
-		}
-	}
-	return d
+	return after.Sub(before)
 }
 
 // syncCounted runs one sync and returns its result and the RPC calls it

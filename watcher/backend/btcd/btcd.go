@@ -20,7 +20,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -88,9 +87,10 @@ type Client struct {
 	logger   *slog.Logger
 	nextID   atomic.Uint64
 
-	countMu  sync.Mutex
-	calls    map[string]int64
-	requests int64
+	// CallCounter counts RPC calls per method and HTTP requests per
+	// round trip; Requests is lower than Calls().Total() when calls were
+	// batched.
+	watcher.CallCounter
 
 	headerMu sync.Mutex
 	headers  map[chainhash.Hash]header
@@ -159,7 +159,6 @@ func New(cfg Config, params *chaincfg.Params, logger *slog.Logger) (*Client, err
 		maxBody:  orDefault(cfg.MaxResponseBytes, DefaultMaxResponseBytes),
 		sem:      make(chan struct{}, orDefault(cfg.Concurrency, DefaultConcurrency)),
 		logger:   logger,
-		calls:    make(map[string]int64),
 		headers:  make(map[chainhash.Hash]header),
 	}
 	c.http = &http.Client{Transport: &http.Transport{
@@ -201,57 +200,9 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// CallCounts is the number of RPC calls made per method. A JSON-RPC batch
-// of n calls counts n; a retried request counts again, as the server did
-// the work twice.
-type CallCounts map[string]int64
-
-// Total is the number of RPC calls of every method.
-func (cc CallCounts) Total() int64 {
-	var n int64
-	for _, v := range cc {
-		n += v
-	}
-	return n
-}
-
-// String lists the counts as "method=n" sorted by method, for test logs.
-func (cc CallCounts) String() string {
-	keys := make([]string, 0, len(cc))
-	for k := range cc {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for i, k := range keys {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		fmt.Fprintf(&b, "%s=%d", k, cc[k])
-	}
-	return b.String()
-}
-
-// Calls returns a snapshot of the RPC calls made so far per method, so
-// tests and benchmarks can hold the client to its cost ("a sync with no
-// change costs at most 2 calls").
-func (c *Client) Calls() CallCounts {
-	c.countMu.Lock()
-	defer c.countMu.Unlock()
-	cc := make(CallCounts, len(c.calls))
-	for k, v := range c.calls {
-		cc[k] = v
-	}
-	return cc
-}
-
-// Requests returns the number of HTTP requests made so far; it is lower
-// than Calls().Total() when calls were batched.
-func (c *Client) Requests() int64 {
-	c.countMu.Lock()
-	defer c.countMu.Unlock()
-	return c.requests
-}
+// CallCounts is the number of RPC calls made per method, as counted by
+// Client.Calls. It is kept so callers can go on naming btcd.CallCounts.
+type CallCounts = watcher.CallCounts
 
 // cachedHeader returns the cached height and time of a block.
 func (c *Client) cachedHeader(hash chainhash.Hash) (header, bool) {

@@ -157,13 +157,7 @@ func TestCalls(t *testing.T) {
 		if err := fn(); err != nil {
 			t.Fatal(err)
 		}
-		after := c.Calls()
-		for m, n := range before {
-			if after[m] -= n; after[m] == 0 {
-				delete(after, m)
-			}
-		}
-		return after, c.Requests() - req
+		return c.Calls().Sub(before), c.Requests() - req
 	}
 	var tip watcher.BlockRef
 	for _, tc := range []struct {

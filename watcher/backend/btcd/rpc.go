@@ -207,12 +207,11 @@ func (c *Client) failAll(calls []*call, err error) error {
 
 // count records one request carrying calls.
 func (c *Client) count(calls []*call) {
-	c.countMu.Lock()
-	defer c.countMu.Unlock()
-	c.requests++
-	for _, cl := range calls {
-		c.calls[cl.method]++
+	methods := make([]string, len(calls))
+	for i, cl := range calls {
+		methods[i] = cl.method
 	}
+	c.Count(methods...)
 }
 
 // post sends one HTTP request carrying calls within the client's

@@ -27,7 +27,6 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -106,9 +105,10 @@ type Client struct {
 	closed  bool
 	server  [2]string // software and protocol version of the last handshake
 
-	countMu  sync.Mutex
-	calls    map[string]int64
-	requests int64
+	// CallCounter counts RPC calls per method (server.version included)
+	// and messages (lines) sent; Requests is lower than Calls().Total()
+	// when calls were batched.
+	watcher.CallCounter
 
 	heightMu sync.Mutex
 	heights  map[chainhash.Hash]int64
@@ -180,7 +180,6 @@ func New(cfg Config, params *chaincfg.Params, logger *slog.Logger) (*Client, err
 		clientName: "treasurywatch " + version,
 		logger:     logger,
 		connSem:    make(chan struct{}, 1),
-		calls:      make(map[string]int64),
 		heights:    make(map[chainhash.Hash]int64),
 	}, nil
 }
@@ -229,64 +228,17 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// CallCounts is the number of RPC calls made per method. A JSON-RPC batch
-// of n calls counts n; a retried request counts again.
-type CallCounts map[string]int64
-
-// Total is the number of RPC calls of every method.
-func (cc CallCounts) Total() int64 {
-	var n int64
-	for _, v := range cc {
-		n += v
-	}
-	return n
-}
-
-// String lists the counts as "method=n" sorted by method, for test logs.
-func (cc CallCounts) String() string {
-	keys := make([]string, 0, len(cc))
-	for k := range cc {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for i, k := range keys {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		fmt.Fprintf(&b, "%s=%d", k, cc[k])
-	}
-	return b.String()
-}
-
-// Calls returns a snapshot of the RPC calls made so far per method
-// (server.version included).
-func (c *Client) Calls() CallCounts {
-	c.countMu.Lock()
-	defer c.countMu.Unlock()
-	cc := make(CallCounts, len(c.calls))
-	for k, v := range c.calls {
-		cc[k] = v
-	}
-	return cc
-}
-
-// Requests returns the number of messages (lines) sent so far; it is lower
-// than Calls().Total() when calls were batched.
-func (c *Client) Requests() int64 {
-	c.countMu.Lock()
-	defer c.countMu.Unlock()
-	return c.requests
-}
+// CallCounts is the number of RPC calls made per method, as counted by
+// Client.Calls. It is kept so callers can go on naming electrum.CallCounts.
+type CallCounts = watcher.CallCounts
 
 // count records one message carrying calls.
 func (c *Client) count(calls []*call) {
-	c.countMu.Lock()
-	defer c.countMu.Unlock()
-	c.requests++
-	for _, cl := range calls {
-		c.calls[cl.method]++
+	methods := make([]string, len(calls))
+	for i, cl := range calls {
+		methods[i] = cl.method
 	}
+	c.Count(methods...)
 }
 
 // cachedHeight returns the height at which the client saw a block.

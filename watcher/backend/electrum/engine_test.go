@@ -128,11 +128,5 @@ func withoutSection(dump, name string) string {
 
 // callDelta is after minus before, per method, without zero entries.
 func callDelta(before, after CallCounts) CallCounts {
-	d := CallCounts{}
-	for m, n := range after {
-		if n -= before[m]; n != 0 {
-			d[m] = n
-		}
-	}
-	return d
+	return after.Sub(before)
 }

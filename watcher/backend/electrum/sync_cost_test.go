@@ -46,13 +46,7 @@ func costScripts(t *testing.T, n chaintest.T, perKind, unfunded int) []watcher.S
 
 // electrumDelta is after minus before per method, without zero entries.
 func electrumDelta(before, after electrum.CallCounts) electrum.CallCounts {
-	d := electrum.CallCounts{}
-	for k, v := range after {
-		if v -= before[k]; v != 0 {
-			d[k] = v
-		}
-	}
-	return d
+	return after.Sub(before)
 }
 
 // TestSyncCost holds an Electrum sync to its round-trip budget on a real

@@ -73,13 +73,7 @@ func TestCalls(t *testing.T) {
 		if err := fn(); err != nil {
 			t.Fatal(err)
 		}
-		after := c.Calls()
-		for m, n := range before {
-			if after[m] -= n; after[m] == 0 {
-				delete(after, m)
-			}
-		}
-		return after
+		return c.Calls().Sub(before)
 	}
 	var tip watcher.BlockRef
 	scripts := []watcher.Script{key.Script}

@@ -22,7 +22,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -124,9 +123,10 @@ type Client struct {
 	sem       chan struct{}
 	logger    *slog.Logger
 
-	countMu  sync.Mutex
-	calls    map[string]int64
-	requests int64
+	// CallCounter counts HTTP requests per endpoint (e.g.
+	// "GET /scripthash/:h/txs/chain"); every request carries one call, so
+	// Requests equals Calls().Total().
+	watcher.CallCounter
 
 	cacheMu sync.Mutex
 	headers map[chainhash.Hash]header
@@ -195,7 +195,6 @@ func New(cfg Config, params *chaincfg.Params, logger *slog.Logger) (*Client, err
 		limiter:   rate.NewLimiter(rate.Limit(rps), burst),
 		sem:       make(chan struct{}, orDefault(cfg.Concurrency, DefaultConcurrency)),
 		logger:    logger,
-		calls:     make(map[string]int64),
 		headers:   make(map[chainhash.Hash]header),
 		txids:     make(map[chainhash.Hash][]chainhash.Hash),
 	}
@@ -242,64 +241,10 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// CallCounts is the number of HTTP requests made per endpoint (e.g.
-// "GET /scripthash/:h/txs/chain"); a retried request counts again, as the
-// server did the work twice.
-type CallCounts map[string]int64
-
-// Total is the number of requests to every endpoint.
-func (cc CallCounts) Total() int64 {
-	var n int64
-	for _, v := range cc {
-		n += v
-	}
-	return n
-}
-
-// String lists the counts as "endpoint=n" sorted by endpoint, for test
-// logs.
-func (cc CallCounts) String() string {
-	keys := make([]string, 0, len(cc))
-	for k := range cc {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for i, k := range keys {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		fmt.Fprintf(&b, "%s=%d", k, cc[k])
-	}
-	return b.String()
-}
-
-// Calls returns a snapshot of the requests made so far per endpoint, so
-// tests can hold the client to its cost.
-func (c *Client) Calls() CallCounts {
-	c.countMu.Lock()
-	defer c.countMu.Unlock()
-	cc := make(CallCounts, len(c.calls))
-	for k, v := range c.calls {
-		cc[k] = v
-	}
-	return cc
-}
-
-// Requests returns the number of HTTP requests made so far.
-func (c *Client) Requests() int64 {
-	c.countMu.Lock()
-	defer c.countMu.Unlock()
-	return c.requests
-}
-
-// count records one request to endpoint.
-func (c *Client) count(endpoint string) {
-	c.countMu.Lock()
-	defer c.countMu.Unlock()
-	c.requests++
-	c.calls[endpoint]++
-}
+// CallCounts is the number of HTTP requests made per endpoint, as counted
+// by Client.Calls. It is kept so callers can go on naming
+// esplora.CallCounts.
+type CallCounts = watcher.CallCounts
 
 // cachedHeader returns the cached header of a block.
 func (c *Client) cachedHeader(hash chainhash.Hash) (header, bool) {

@@ -95,7 +95,7 @@ func (c *Client) once(ctx context.Context, endpoint, path string) (raw []byte, r
 		// The deadline comes before the rate limit lets the request go.
 		return nil, retryAfter, false, c.errorf(nil, err, ": GET %s: the rate limit (%.3g/s) leaves no time before the deadline", path, float64(c.limiter.Limit()))
 	}
-	c.count(endpoint)
+	c.Count(endpoint)
 
 	rctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()

@@ -46,13 +46,7 @@ func costScripts(t *testing.T, n chaintest.T, perKind, unfunded int) []watcher.S
 
 // esploraDelta is after minus before per endpoint, without zero entries.
 func esploraDelta(before, after esplora.CallCounts) esplora.CallCounts {
-	d := esplora.CallCounts{}
-	for k, v := range after {
-		if v -= before[k]; v != 0 {
-			d[k] = v
-		}
-	}
-	return d
+	return after.Sub(before)
 }
 
 // TestSyncCost holds an Esplora sync to its request budget on a real

@@ -1,0 +1,97 @@
+package watcher
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// CallCounts is the number of calls a backend made per method (for an
+// HTTP API, per endpoint such as "GET /scripthash/:h/txs/chain"). A batch
+// of n calls counts n; a retried request counts again, as the server did
+// the work twice.
+type CallCounts map[string]int64
+
+// Total is the number of calls of every method.
+func (cc CallCounts) Total() int64 {
+	var n int64
+	for _, v := range cc {
+		n += v
+	}
+	return n
+}
+
+// String lists the counts as "method=n" sorted by method, for test logs.
+func (cc CallCounts) String() string {
+	var b strings.Builder
+	for i, k := range slices.Sorted(maps.Keys(cc)) {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%s=%d", k, cc[k])
+	}
+	return b.String()
+}
+
+// Sub returns cc minus before per method, without zero entries: the calls
+// made between two snapshots, so a test can hold one operation to its
+// cost.
+func (cc CallCounts) Sub(before CallCounts) CallCounts {
+	d := CallCounts{}
+	for k, v := range cc {
+		if v -= before[k]; v != 0 {
+			d[k] = v
+		}
+	}
+	for k, v := range before {
+		if _, ok := cc[k]; !ok && v != 0 {
+			d[k] = -v
+		}
+	}
+	return d
+}
+
+// CallCounter counts a backend's calls per method and its round trips, so
+// tests and benchmarks can hold every backend to its cost ("a sync with no
+// change costs at most 2 calls"). Safe for concurrent use; the zero value
+// is ready.
+type CallCounter struct {
+	mu       sync.Mutex
+	calls    CallCounts
+	requests int64
+}
+
+// Count records one round trip (an HTTP request, a line sent) carrying a
+// call of each of methods; a batch passes all of its calls' methods.
+// Both counts change under one lock, so a snapshot never sees a request
+// without its calls.
+func (c *CallCounter) Count(methods ...string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.calls == nil {
+		c.calls = make(CallCounts)
+	}
+	c.requests++
+	for _, m := range methods {
+		c.calls[m]++
+	}
+}
+
+// Calls returns a snapshot of the calls made so far per method.
+func (c *CallCounter) Calls() CallCounts {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cc := make(CallCounts, len(c.calls))
+	maps.Copy(cc, c.calls)
+	return cc
+}
+
+// Requests returns the number of round trips made so far; it is lower
+// than Calls().Total() when calls were batched.
+func (c *CallCounter) Requests() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.requests
+}
