@@ -393,18 +393,13 @@ func TestEsploraTimeout(t *testing.T) {
 		return true
 	})
 	fx.failSync(t, "statuses: esplora at "+proxy.URL, "GET /scripthash/", "no whole answer within 100ms", "gave up after 3 tries")
-	// The path that gave up was tried 3 times; the others, cancelled with
-	// the sync, at most that.
+	// No path was tried more than the budget (a last try that timed out
+	// before reaching the proxy is not counted there).
 	_, hurt := proxy.counts()
-	most := 0
 	for path, n := range hurt {
-		most = max(most, n)
 		if n > 3 {
 			t.Errorf("%s: %d tries, want at most 3 (1 + 2 retries)", path, n)
 		}
-	}
-	if most != 3 {
-		t.Errorf("no path was tried 3 times: %v", hurt)
 	}
 	proxy.set(nil)
 	fx.okSync(t, esploraBackend(esp.URL, "100ms"))
