@@ -16,11 +16,11 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/treasurywatch/treasurywatch/watcher/backend/internal/netutil"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -120,7 +120,7 @@ func New(cfg Config, params *chaincfg.Params, logger *slog.Logger) (*Client, err
 	}
 	u, err := url.Parse(cfg.URL)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return nil, fmt.Errorf("btcd URL %q: want http://host:port or https://host:port", redactURL(cfg.URL))
+		return nil, fmt.Errorf("btcd URL %q: want http://host:port or https://host:port", netutil.RedactURL(cfg.URL))
 	}
 	user, pass := cfg.User, cfg.Password
 	if u.User != nil && user == "" && pass == "" {
@@ -154,10 +154,10 @@ func New(cfg Config, params *chaincfg.Params, logger *slog.Logger) (*Client, err
 		user:     user,
 		pass:     pass,
 		params:   params,
-		timeout:  orDefault(cfg.Timeout, DefaultTimeout),
-		pageSize: orDefault(cfg.PageSize, DefaultPageSize),
-		maxBody:  orDefault(cfg.MaxResponseBytes, DefaultMaxResponseBytes),
-		sem:      make(chan struct{}, orDefault(cfg.Concurrency, DefaultConcurrency)),
+		timeout:  netutil.OrDefault(cfg.Timeout, DefaultTimeout),
+		pageSize: netutil.OrDefault(cfg.PageSize, DefaultPageSize),
+		maxBody:  netutil.OrDefault(cfg.MaxResponseBytes, DefaultMaxResponseBytes),
+		sem:      make(chan struct{}, netutil.OrDefault(cfg.Concurrency, DefaultConcurrency)),
 		logger:   logger,
 		headers:  make(map[chainhash.Hash]header),
 	}
@@ -168,25 +168,6 @@ func New(cfg Config, params *chaincfg.Params, logger *slog.Logger) (*Client, err
 		TLSHandshakeTimeout: c.timeout,
 	}}
 	return c, nil
-}
-
-// orDefault returns v, or def when v is not positive.
-func orDefault[T int | int64 | time.Duration](v, def T) T {
-	if v <= 0 {
-		return def
-	}
-	return v
-}
-
-// redactURL returns raw with any password replaced, for error messages.
-func redactURL(raw string) string {
-	if u, err := url.Parse(raw); err == nil {
-		return u.Redacted()
-	}
-	if i := strings.LastIndex(raw, "@"); i >= 0 {
-		return "…@" + raw[i+1:]
-	}
-	return raw
 }
 
 // Name identifies the backend in logs and on the methodology page, e.g.

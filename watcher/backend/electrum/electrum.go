@@ -24,10 +24,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/treasurywatch/treasurywatch/watcher/backend/internal/netutil"
 	"log/slog"
 	"net"
 	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -131,7 +131,7 @@ func New(cfg Config, params *chaincfg.Params, logger *slog.Logger) (*Client, err
 	}
 	u, err := url.Parse(cfg.URL)
 	if err != nil || u.Hostname() == "" {
-		return nil, fmt.Errorf("electrum URL %q: want tcp://host:port or ssl://host:port", redactURL(cfg.URL))
+		return nil, fmt.Errorf("electrum URL %q: want tcp://host:port or ssl://host:port", netutil.RedactURL(cfg.URL))
 	}
 	var useTLS bool
 	port := u.Port()
@@ -146,7 +146,7 @@ func New(cfg Config, params *chaincfg.Params, logger *slog.Logger) (*Client, err
 			port = "50002"
 		}
 	default:
-		return nil, fmt.Errorf("electrum URL %q: want tcp://host:port or ssl://host:port", redactURL(cfg.URL))
+		return nil, fmt.Errorf("electrum URL %q: want tcp://host:port or ssl://host:port", netutil.RedactURL(cfg.URL))
 	}
 	addr := net.JoinHostPort(u.Hostname(), port)
 	base := u.Scheme + "://" + addr
@@ -174,33 +174,14 @@ func New(cfg Config, params *chaincfg.Params, logger *slog.Logger) (*Client, err
 		addr:       addr,
 		tlsConfig:  tlsConfig,
 		params:     params,
-		timeout:    orDefault(cfg.Timeout, DefaultTimeout),
-		batchSize:  orDefault(cfg.BatchSize, DefaultBatchSize),
-		maxLine:    orDefault(cfg.MaxLineBytes, DefaultMaxLineBytes),
+		timeout:    netutil.OrDefault(cfg.Timeout, DefaultTimeout),
+		batchSize:  netutil.OrDefault(cfg.BatchSize, DefaultBatchSize),
+		maxLine:    netutil.OrDefault(cfg.MaxLineBytes, DefaultMaxLineBytes),
 		clientName: "treasurywatch " + version,
 		logger:     logger,
 		connSem:    make(chan struct{}, 1),
 		heights:    make(map[chainhash.Hash]int64),
 	}, nil
-}
-
-// orDefault returns v, or def when v is not positive.
-func orDefault[T int | int64 | time.Duration](v, def T) T {
-	if v <= 0 {
-		return def
-	}
-	return v
-}
-
-// redactURL returns raw with any password replaced, for error messages.
-func redactURL(raw string) string {
-	if u, err := url.Parse(raw); err == nil {
-		return u.Redacted()
-	}
-	if i := strings.LastIndex(raw, "@"); i >= 0 {
-		return "…@" + raw[i+1:]
-	}
-	return raw
 }
 
 // Name identifies the backend in logs and on the methodology page, e.g.

@@ -19,6 +19,7 @@ package esplora
 import (
 	"errors"
 	"fmt"
+	"github.com/treasurywatch/treasurywatch/watcher/backend/internal/netutil"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -158,7 +159,7 @@ func New(cfg Config, params *chaincfg.Params, logger *slog.Logger) (*Client, err
 	}
 	u, err := url.Parse(cfg.URL)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("esplora URL %q: want http(s)://host[:port][/path], e.g. https://mempool.space/api", redactURL(cfg.URL))
+		return nil, fmt.Errorf("esplora URL %q: want http(s)://host[:port][/path], e.g. https://mempool.space/api", netutil.RedactURL(cfg.URL))
 	}
 	user := u.User
 	u.User = nil
@@ -187,13 +188,13 @@ func New(cfg Config, params *chaincfg.Params, logger *slog.Logger) (*Client, err
 		url:       base,
 		user:      user,
 		params:    params,
-		timeout:   orDefault(cfg.Timeout, DefaultTimeout),
-		maxBody:   orDefault(cfg.MaxResponseBytes, DefaultMaxResponseBytes),
+		timeout:   netutil.OrDefault(cfg.Timeout, DefaultTimeout),
+		maxBody:   netutil.OrDefault(cfg.MaxResponseBytes, DefaultMaxResponseBytes),
 		retries:   retries,
 		backoff:   DefaultBackoff,
 		userAgent: ua,
 		limiter:   rate.NewLimiter(rate.Limit(rps), burst),
-		sem:       make(chan struct{}, orDefault(cfg.Concurrency, DefaultConcurrency)),
+		sem:       make(chan struct{}, netutil.OrDefault(cfg.Concurrency, DefaultConcurrency)),
 		logger:    logger,
 		headers:   make(map[chainhash.Hash]header),
 		txids:     make(map[chainhash.Hash][]chainhash.Hash),
@@ -210,25 +211,6 @@ func New(cfg Config, params *chaincfg.Params, logger *slog.Logger) (*Client, err
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	return c, nil
-}
-
-// orDefault returns v, or def when v is not positive.
-func orDefault[T int | int64 | time.Duration](v, def T) T {
-	if v <= 0 {
-		return def
-	}
-	return v
-}
-
-// redactURL returns raw with any password replaced, for error messages.
-func redactURL(raw string) string {
-	if u, err := url.Parse(raw); err == nil {
-		return u.Redacted()
-	}
-	if i := strings.LastIndex(raw, "@"); i >= 0 {
-		return "…@" + raw[i+1:]
-	}
-	return raw
 }
 
 // Name identifies the backend in logs and on the methodology page, e.g.
