@@ -79,7 +79,7 @@ func (c *Client) Historical(ctx context.Context, currency string, t time.Time) (
 		return store.Price{}, err
 	}
 	if len(ans.Prices) == 0 {
-		return store.Price{}, fmt.Errorf("price %s: no historical price at %s", c.Source(), t.UTC().Format(time.RFC3339))
+		return store.Price{}, fmt.Errorf("price %s: %w at %s", c.Source(), ErrNoPrice, t.UTC().Format(time.RFC3339))
 	}
 	return c.price(currency, ans.Prices[0])
 }
@@ -214,15 +214,22 @@ func Value(sat, cents int64) int64 {
 	return q.Int64()
 }
 
+// ErrNoPrice means the source answered but has no price for the time
+// asked (for instance before its history starts).
+var ErrNoPrice = errors.New("no historical price")
+
 // Refresher fetches the current price at start and on its schedule and
-// stores it. Failures are logged and retried at the next tick, never
-// fatal: the pages go on showing the last stored price with its time.
+// stores it, then backfills the daily prices of the days on which ledger
+// transactions were confirmed (see Backfill). Failures are logged and
+// retried at the next tick, never fatal: the pages go on showing the last
+// stored prices with their times.
 type Refresher struct {
 	client   *Client
 	st       *store.Store
 	currency string
 	sched    watcher.Schedule
 	logger   *slog.Logger
+	backfill Backfill
 
 	mu     sync.Mutex
 	cancel context.CancelFunc
@@ -234,7 +241,8 @@ func NewRefresher(c *Client, st *store.Store, currency string, sched watcher.Sch
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Refresher{client: c, st: st, currency: currency, sched: sched, logger: logger}
+	return &Refresher{client: c, st: st, currency: currency, sched: sched, logger: logger,
+		backfill: Backfill{Days: DefaultBackfillDays, Gap: DefaultBackfillGap, MissRetry: DefaultMissRetry}}
 }
 
 // Refresh fetches the current price once and stores it.
@@ -285,6 +293,14 @@ func (r *Refresher) loop(ctx context.Context) {
 			r.logger.Warn("price refresh failed", "source", r.client.Source(), "err", err)
 		} else {
 			r.logger.Debug("price refreshed", "currency", p.Currency, "cents", p.Cents, "time", p.Time)
+		}
+		if n, err := r.Backfill(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			r.logger.Warn("historical price backfill stopped", "source", r.client.Source(), "stored", n, "err", err)
+		} else if n > 0 {
+			r.logger.Debug("historical prices stored", "currency", r.currency, "days", n)
 		}
 		now := time.Now()
 		next := now.Add(15 * time.Minute)

@@ -44,6 +44,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	s := &Store{db: db, path: path}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
+		if f := fault(path, err); f != err {
+			return nil, f // names the file and the fault already
+		}
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	return s, nil
@@ -86,6 +89,16 @@ func (s *Store) migrate(ctx context.Context) error {
 			return err
 		}
 		if err := s.inTx(ctx, func(tx *sql.Tx) error {
+			// Another process opening the same new file may have
+			// applied it meanwhile: the transaction is immediate, so
+			// the version read here is final.
+			var now int
+			if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&now); err != nil {
+				return err
+			}
+			if now >= n {
+				return nil
+			}
 			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
 				return err
 			}
@@ -98,14 +111,20 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
-// inTx runs fn in one transaction, committing only if it returns nil.
+// inTx runs fn in one transaction, committing only if it returns nil. A
+// storage fault (disk full, read-only) comes back as a FaultError naming
+// the file; SQLite may have rolled back already then, so the rollback's
+// own complaint is left out of the message.
 func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return fault(s.path, err)
 	}
 	if err := fn(tx); err != nil {
-		return errors.Join(err, tx.Rollback())
+		if rerr := tx.Rollback(); rerr != nil && storageFault(s.path, err) == "" {
+			err = errors.Join(err, rerr)
+		}
+		return fault(s.path, err)
 	}
-	return tx.Commit()
+	return fault(s.path, tx.Commit())
 }

@@ -142,3 +142,26 @@ func TestDumpIgnoresWallClock(t *testing.T) {
 		t.Errorf("dump lacks sections:\n%s", d1)
 	}
 }
+
+// TestOpenConcurrently opens one new file from several goroutines at once,
+// as a daemon and a command started together do: each must see the schema
+// applied exactly once.
+func TestOpenConcurrently(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "new.db")
+	const n = 8
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			st, err := Open(context.Background(), path)
+			if err == nil {
+				err = st.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}

@@ -61,6 +61,37 @@ type CallCounter struct {
 	mu       sync.Mutex
 	calls    CallCounts
 	requests int64
+	refused  CallCounts
+}
+
+// Refuser is a backend that counts the answers refused as lies or
+// inconsistencies (a transaction that does not hash to its txid, JSON
+// that disagrees with the raw transaction). Every backend embedding
+// CallCounter is one; the engine counts what it refuses there too.
+type Refuser interface {
+	Refuse(reason string)
+	Refused() CallCounts
+}
+
+// Refuse records one answer refused for reason (a short constant phrase
+// such as "tx JSON disagrees with raw tx"). Refusals are kept apart from
+// Calls, so a refusal never changes what a call costs.
+func (c *CallCounter) Refuse(reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.refused == nil {
+		c.refused = make(CallCounts)
+	}
+	c.refused[reason]++
+}
+
+// Refused returns a snapshot of the answers refused so far per reason.
+func (c *CallCounter) Refused() CallCounts {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cc := make(CallCounts, len(c.refused))
+	maps.Copy(cc, c.refused)
+	return cc
 }
 
 // Count records one round trip (an HTTP request, a line sent) carrying a

@@ -28,6 +28,10 @@ type Engine struct {
 	// ScanLimit is the largest gap, in blocks, that a BlockSource backend
 	// closes by scanning blocks instead of fetching every history.
 	ScanLimit int64
+
+	// hold makes a sync stop short of publishing: a Verifier publishes
+	// the ledger only once enough backends agree with it.
+	hold bool
 }
 
 // NewEngine returns an engine syncing scripts (the watchlist's, in file
@@ -143,6 +147,9 @@ func (e *Engine) syncOnce(ctx context.Context) (Result, error) {
 	if err := e.order(ctx, st); err != nil {
 		return res, err
 	}
+	if e.hold {
+		return res, nil // published by the cross-check once sources agree
+	}
 	pub := storeBlock(tip)
 	return res, e.store.Apply(ctx, store.Step{Publish: &pub, Now: e.now()})
 }
@@ -195,7 +202,7 @@ func (e *Engine) blockAt(ctx context.Context, st *syncState, height int64) (Bloc
 		return BlockRef{}, fmt.Errorf("block at %d: %w", height, err)
 	}
 	if b.Height != height {
-		return BlockRef{}, fmt.Errorf("block at %d: backend answered height %d", height, b.Height)
+		return BlockRef{}, e.refuse(RefusedHeight, "block at %d: backend answered height %d", height, b.Height)
 	}
 	st.blocks[height] = b
 	return b, nil

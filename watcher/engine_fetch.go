@@ -158,8 +158,12 @@ func (e *Engine) historyStep(ctx context.Context, st *syncState, idx []int, hist
 			}
 		}
 	}
+	lts := effects(txs, chunkWatch, map[wire.OutPoint]store.OwnedOutput{})
+	if err := e.checkTouched(idx, hists, lts, st); err != nil {
+		return step, err
+	}
 	usedBlocks := map[int64]bool{}
-	for _, lt := range effects(txs, chunkWatch, map[wire.OutPoint]store.OwnedOutput{}) {
+	for _, lt := range lts {
 		it := items[lt.txid]
 		height, hash := Mempool, chainhash.Hash{}
 		if !it.Confirmed() {
@@ -180,7 +184,7 @@ func (e *Engine) historyStep(ctx context.Context, st *syncState, idx []int, hist
 			}
 		}
 		if len(lt.rows) == 0 {
-			return step, fmt.Errorf("backend listed tx %s in a history but it touches none of the scripts", lt.txid)
+			return step, e.refuse(RefusedUntouched, "backend listed tx %s in a history but it touches none of the scripts", lt.txid)
 		}
 		rec, err := txRecord(lt.tx, lt.txid, height, hash, -1)
 		if err != nil {
@@ -202,6 +206,33 @@ func (e *Engine) historyStep(ctx context.Context, st *syncState, idx []int, hist
 		step.Synced = append(step.Synced, sy)
 	}
 	return step, nil
+}
+
+// checkTouched refuses a confirmed history item whose transaction neither
+// pays nor spends from the script whose history listed it. Every spend of
+// a script's coin is recognised, as the funding transaction is in the same
+// confirmed history. Mempool items are not held to it: Esplora lists at
+// most 50 of them, so a spend's parent may be missing.
+func (e *Engine) checkTouched(idx []int, hists [][]HistoryItem, lts []ledgerTx, st *syncState) error {
+	touched := make(map[chainhash.Hash]map[int64]bool, len(lts))
+	for _, lt := range lts {
+		ids := make(map[int64]bool, len(lt.rows))
+		for _, r := range lt.rows {
+			ids[r.ScriptID] = true
+		}
+		touched[lt.txid] = ids
+	}
+	for i, j := range idx {
+		for _, it := range hists[i] {
+			if !it.Confirmed() || it.Height > st.tip.Height {
+				continue
+			}
+			if !touched[it.Txid][st.ids[j]] {
+				return e.refuse(RefusedUntouched, "backend listed tx %s in the history of script %s, which it neither pays nor spends from", it.Txid, e.scripts[j])
+			}
+		}
+	}
+	return nil
 }
 
 // rawTxs returns the transactions of txids: from the history answer, from
@@ -256,7 +287,7 @@ func (e *Engine) rawTxs(ctx context.Context, st *syncState, txids []chainhash.Ha
 	}
 	for i, tx := range out {
 		if tx == nil || tx.TxHash() != txids[i] {
-			return nil, fmt.Errorf("backend sent a transaction that does not hash to %s", txids[i])
+			return nil, e.refuse(RefusedTxid, "backend sent a transaction that does not hash to %s", txids[i])
 		}
 	}
 	return out, nil

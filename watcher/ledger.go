@@ -125,10 +125,4 @@ func isCoinbase(tx *wire.MsgTx) bool {
 	return p.Index == wire.MaxPrevOutIndex && p.Hash == (chainhash.Hash{})
 }
 
-func decodeTx(raw []byte) (*wire.MsgTx, error) {
-	tx := new(wire.MsgTx)
-	if err := tx.Deserialize(bytes.NewReader(raw)); err != nil {
-		return nil, err
-	}
-	return tx, nil
-}
+func decodeTx(raw []byte) (*wire.MsgTx, error) { return DecodeTx(raw) }

@@ -151,12 +151,15 @@ func (w *Watchlist) Validate() error {
 	for i, b := range w.Backends {
 		v.backend(keyPathIndex("backends", i), b)
 	}
+	v.verify()
 	if len(w.Entities) == 0 && !w.reported["entities"] {
 		v.add(0, "no entities: add an [[entities]] entry with its [[entities.addresses]]")
 	}
 	v.entities()
 	v.daemon()
 	v.price()
+	v.reports()
+	v.alerts()
 	if len(v.problems) > 0 {
 		return v.problems
 	}

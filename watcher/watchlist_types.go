@@ -30,6 +30,16 @@ type Watchlist struct {
 	Schedule ScheduleConfig  `toml:"schedule"`
 	HTTP     HTTPConfig      `toml:"http"`
 	Price    PriceConfig     `toml:"price"`
+	// Reports are the scheduled balance reports; ReportDelivery and SMTP
+	// say where they (and alerts) are sent.
+	Reports        []ReportConfig       `toml:"reports"`
+	ReportDelivery ReportDeliveryConfig `toml:"report_delivery"`
+	SMTP           SMTPConfig           `toml:"smtp"`
+	// Alerts are the movement alert rules.
+	Alerts []AlertConfig `toml:"alerts"`
+	// Verify is how many backends, the primary included, must report the
+	// same balances at the same block before a sync is published.
+	Verify VerifyQuorum `toml:"verify"`
 
 	name     string          // the path as the user gave it, for messages
 	lines    lineIndex       // where each key was written; nil if not loaded from a file

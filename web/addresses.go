@@ -38,7 +38,7 @@ func (s *Server) addressDetail(ctx context.Context, v *view, addr string) (*addr
 		addressJSON: s.addressInfo(v, ent.Addresses[ref[1]]), Txs: make([]addressTxJSON, 0, len(a.txs))}
 	for _, t := range a.txs {
 		out.Txs = append(out.Txs, addressTxJSON{Txid: t.Txid, Height: t.Height, BlockHash: t.BlockHash, Time: t.Time.UTC(),
-			Kind: ed.kinds[t.Txid], DeltaSat: t.DeltaSat, BalanceSat: t.BalanceSat})
+			Kind: ed.kindsByTxid()[t.Txid], DeltaSat: t.DeltaSat, BalanceSat: t.BalanceSat})
 	}
 	return out, a, nil
 }

@@ -28,6 +28,9 @@ type attemptJSON struct {
 	OK      bool      `json:"ok"`
 	Error   string    `json:"error"`
 	Backend string    `json:"backend"`
+	// Failover says why a backend other than the primary served the
+	// attempt ("served by … because … failed: …"); "" when the primary did.
+	Failover string `json:"failover"`
 }
 
 type changeJSON struct {
@@ -69,6 +72,9 @@ type summaryJSON struct {
 	TotalUnconfirmedSat int64               `json:"total_unconfirmed_sat"`
 	Fiat                *fiatJSON           `json:"fiat,omitempty"` // of TotalConfirmedSat
 	Entities            []entitySummaryJSON `json:"entities"`
+	// Verification and Incident: see verificationJSON and incidentJSON.
+	Verification *verificationJSON `json:"verification"`
+	Incident     *incidentJSON     `json:"incident"`
 }
 
 type addressJSON struct {
@@ -148,6 +154,10 @@ type flowJSON struct {
 	BalanceSat  int64        `json:"balance_sat"`
 	FeeSat      *int64       `json:"fee_sat"`
 	ExplorerURL *string      `json:"explorer_url"`
+	// Fiat is delta_sat's value at the BTC price of the flow's UTC day
+	// (the stored price of that day nearest the flow's time); null when
+	// no price is configured or none of that day is stored yet.
+	Fiat *fiatJSON `json:"fiat"`
 }
 
 type flowsJSON struct {
@@ -183,7 +193,8 @@ func (s *Server) syncInfo(v *view) syncJSON {
 	out := syncJSON{LastSuccessAt: v.snap.syncedAt.UTC(), StaleAfterSeconds: int64(s.cfg.StaleAfter / time.Second),
 		Stale: v.now.Sub(v.snap.syncedAt) > s.cfg.StaleAfter}
 	if v.hasStatus {
-		out.LastAttempt = &attemptJSON{At: v.status.At, OK: v.status.OK, Error: v.status.Error, Backend: v.status.Backend}
+		out.LastAttempt = &attemptJSON{At: v.status.At, OK: v.status.OK, Error: v.status.Error, Backend: v.status.Backend,
+			Failover: v.status.Failover}
 	}
 	return out
 }

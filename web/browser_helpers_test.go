@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -113,7 +112,8 @@ func apiGet(t *testing.T, base, path string, v any) {
 }
 
 // pageWatch records what a tab does that a page must not: console errors,
-// uncaught exceptions and requests that leave loopback.
+// uncaught exceptions, answers with an error status (404 included) and
+// requests that leave loopback.
 type pageWatch struct {
 	mu       sync.Mutex
 	problems []string
@@ -146,11 +146,14 @@ func watchPage(t *testing.T, ctx context.Context) *pageWatch {
 				add("console.error: %v", args)
 			}
 		case *log.EventEntryAdded:
-			// The browser asks for /favicon.ico on its own, at a moment
-			// it chooses; the site has none, and that 404 is no page's
-			// error.
-			if e := ev.Entry; e != nil && e.Level == log.EntryLevelError && !strings.HasSuffix(e.URL, "/favicon.ico") {
+			if e := ev.Entry; e != nil && e.Level == log.EntryLevelError {
 				add("log error (%s) %s: %s", e.Source, e.URL, e.Text)
+			}
+		case *network.EventResponseReceived:
+			// Any failed load (a missing icon, a broken stylesheet) is a
+			// fault of the page, whoever asked for it.
+			if r := ev.Response; r != nil && r.Status >= 400 {
+				add("%d for %s", r.Status, r.URL)
 			}
 		case *network.EventRequestWillBeSent:
 			if ev.Request != nil && !loopbackURL(ev.Request.URL) {

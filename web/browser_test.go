@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -203,6 +204,26 @@ func TestBrowserCleanPages(t *testing.T) {
 			t.Fatal(err)
 		}
 		w.check(t, p)
+		// Every icon the page links is served, as an image; /favicon.ico,
+		// which browsers ask for on their own, is one of them.
+		icons, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](
+			`[...document.querySelectorAll('link[rel~="icon"]')].map(l => l.href)`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(icons) == 0 {
+			t.Errorf("%s links no icon", p)
+		}
+		for _, u := range icons {
+			res, err := http.Get(u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if ct := res.Header.Get("Content-Type"); res.StatusCode != http.StatusOK || !strings.HasPrefix(ct, "image/") {
+				t.Errorf("%s: icon %s: %d %q", p, u, res.StatusCode, ct)
+			}
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/treasurywatch/treasurywatch/watcher"
 )
@@ -14,24 +15,47 @@ import (
 // readable by screen readers through <title> and <desc>, and styled by the
 // one stylesheet (so they follow the light or dark theme).
 
-// Geometry of the balance chart, in viewBox units.
-const (
-	chartW, chartH                      = 760.0, 300.0
-	chartLeft, chartRight               = 92.0, 744.0
-	chartTop, chartBottom               = 16.0, 262.0
-	maxMarks                            = 120
-	barsW, barsH                        = 760.0, 240.0
-	barsLeft, barsRight                 = 92.0, 744.0
-	barsTop, barsBottom                 = 14.0, 206.0
-	maxBarMonths                        = 24
-	tickCount                           = 4
-	minSpan               time.Duration = time.Hour
+// Each chart is drawn twice, wide and narrow, in the same figure; the
+// stylesheet shows the one that fits the screen. So a phone gets a chart
+// drawn for its width, with labels it can read and the whole period
+// visible, rather than a desktop chart shrunk or cut off.
+
+// geom is where one drawing of a chart goes in its viewBox, and how much
+// it shows. The left margin is computed from the y labels.
+type geom struct {
+	Class              string // "wide" or "narrow"
+	W, H               float64
+	Top, Bottom, Right float64
+	CharW              float64 // width of one label character, in viewBox units
+	MaxMarks, MaxTicks int
+}
+
+// The drawings: wide for desktops and tablets, narrow for phones (the
+// narrow viewBox is about a phone's width in CSS pixels, so 12 units of
+// text are about 12 pixels).
+var (
+	balanceWide   = geom{Class: "wide", W: 760, H: 300, Top: 16, Bottom: 262, Right: 744, CharW: 7, MaxMarks: 120, MaxTicks: 6}
+	balanceNarrow = geom{Class: "narrow", W: 340, H: 250, Top: 14, Bottom: 214, Right: 330, CharW: 7, MaxMarks: 40, MaxTicks: 3}
+	barsWide      = geom{Class: "wide", W: 760, H: 240, Top: 14, Bottom: 206, Right: 744, CharW: 7, MaxTicks: 6}
+	barsNarrow    = geom{Class: "narrow", W: 340, H: 220, Top: 14, Bottom: 186, Right: 330, CharW: 7, MaxTicks: 3}
 )
 
-// tick is a labelled position on an axis.
+const (
+	maxBarMonths               = 24
+	tickCount                  = 4
+	minSpan      time.Duration = time.Hour
+	defaultTicks               = 6
+	labelPad                   = 10.0
+	minLeft                    = 36.0
+)
+
+// tick is a labelled position on an axis. Anchor is the SVG text-anchor
+// of an x label ("" is the middle): labels at the ends of the axis are
+// anchored inwards so that none is cut by the edge of the drawing.
 type tick struct {
-	Pos   float64
-	Label string
+	Pos    float64
+	Label  string
+	Anchor string
 }
 
 // mark is a hover target on the line: a block that changed the balance.
@@ -43,19 +67,37 @@ type mark struct {
 // chart is a step chart of a balance over a window.
 type chart struct {
 	ID, Title, Desc string
-	Width, Height   float64
-	Left, Right     float64
-	Top, Bottom     float64
-	Line, Area      string
-	XTicks, YTicks  []tick
-	Marks           []mark
 	Empty           bool
+	Views           []chartView
+}
+
+// chartView is one drawing of a chart, with the chart's title and
+// description (each drawing is a complete, labelled image) and the id of
+// the line showing hover details.
+type chartView struct {
+	ID, Class      string
+	Title, Desc    string
+	Detail         string
+	Width, Height  float64
+	Left, Right    float64
+	Top, Bottom    float64
+	Line, Area     string
+	XTicks, YTicks []tick
+	Marks          []mark
+}
+
+// leftFor is the left margin that fits the longest of labels.
+func leftFor(g geom, labels []tick) float64 {
+	n := 0
+	for _, l := range labels {
+		n = max(n, utf8.RuneCountInString(l.Label))
+	}
+	return math.Max(minLeft, math.Ceil(float64(n)*g.CharW+labelPad))
 }
 
 // balanceChart draws s between from (zero: its first block) and to.
 func balanceChart(id, title string, s series, from, to time.Time) chart {
-	c := chart{ID: id, Title: title, Width: chartW, Height: chartH, Left: chartLeft, Right: chartRight,
-		Top: chartTop, Bottom: chartBottom}
+	c := chart{ID: id, Title: title}
 	if len(s.pts) == 0 {
 		c.Empty, c.Desc = true, "No confirmed transaction yet: the balance has always been zero."
 		return c
@@ -78,29 +120,50 @@ func balanceChart(id, title string, s series, from, to time.Time) chart {
 			hi, hiAt = p.Balance, p.Time
 		}
 	}
+	for _, g := range []geom{balanceWide, balanceNarrow} {
+		c.Views = append(c.Views, drawBalance(g, id, b0, win, hi, from, to))
+	}
+	end := s.balance(len(s.pts) - 1)
+	c.Desc = fmt.Sprintf("Step chart of the confirmed balance from %s to %s: %s BTC at the start, %s BTC at the end, "+
+		"highest %s BTC (%s); %d blocks changed it in this window.", when(from), when(to), watcher.FormatBTC(b0),
+		watcher.FormatBTC(end), watcher.FormatBTC(hi), when(hiAt), len(win))
+	for i := range c.Views {
+		c.Views[i].Title, c.Views[i].Desc, c.Views[i].Detail = c.Title, c.Desc, id+"-detail"
+	}
+	return c
+}
+
+// drawBalance draws the points win, starting from balance b0 at from, in
+// the geometry g; hi is the highest balance shown.
+func drawBalance(g geom, id string, b0 int64, win []point, hi int64, from, to time.Time) chartView {
 	yMax, step := niceScale(hi)
-	y := func(b int64) float64 { return chartBottom - float64(b)/float64(yMax)*(chartBottom-chartTop) }
+	v := chartView{ID: id + "-" + g.Class, Class: g.Class, Width: g.W, Height: g.H, Right: g.Right, Top: g.Top, Bottom: g.Bottom}
+	y := func(b int64) float64 { return g.Bottom - float64(b)/float64(yMax)*(g.Bottom-g.Top) }
+	for b := int64(0); b <= yMax; b += step {
+		v.YTicks = append(v.YTicks, tick{Pos: y(b), Label: shortBTC(b)})
+	}
+	v.Left = leftFor(g, v.YTicks)
 	span := to.Sub(from).Seconds()
-	lastX := chartLeft
+	lastX := v.Left
 	x := func(t time.Time) float64 {
-		v := chartLeft + t.Sub(from).Seconds()/span*(chartRight-chartLeft)
-		v = math.Min(math.Max(v, lastX), chartRight) // block times may step back
-		lastX = v
-		return v
+		p := v.Left + t.Sub(from).Seconds()/span*(g.Right-v.Left)
+		p = math.Min(math.Max(p, lastX), g.Right) // block times may step back
+		lastX = p
+		return p
 	}
 	var line strings.Builder
-	fmt.Fprintf(&line, "M%s %s", num(chartLeft), num(y(b0)))
+	fmt.Fprintf(&line, "M%s %s", num(v.Left), num(y(b0)))
 	col, lo, hiY, last := -1.0, 0.0, 0.0, y(b0)
 	flush := func() {
 		if col < 0 {
 			return
 		}
 		line.WriteString("H" + num(col))
-		for _, v := range []float64{lo, hiY, last} {
-			line.WriteString("V" + num(v))
+		for _, p := range []float64{lo, hiY, last} {
+			line.WriteString("V" + num(p))
 		}
 	}
-	stride := 1 + len(win)/maxMarks
+	stride := 1 + len(win)/g.MaxMarks
 	for i, p := range win {
 		px, py := math.Round(x(p.Time)), y(p.Balance)
 		if px != col {
@@ -109,23 +172,16 @@ func balanceChart(id, title string, s series, from, to time.Time) chart {
 		}
 		lo, hiY, last = math.Max(lo, py), math.Min(hiY, py), py
 		if i%stride == 0 || i == len(win)-1 {
-			c.Marks = append(c.Marks, mark{X: px, Y: py, Title: fmt.Sprintf("%s · block %d · balance %s BTC (%s)",
+			v.Marks = append(v.Marks, mark{X: px, Y: py, Title: fmt.Sprintf("%s · block %d · balance %s BTC (%s)",
 				when(p.Time), p.Height, watcher.FormatBTC(p.Balance), signedBTC(p.Delta))})
 		}
 	}
 	flush()
-	line.WriteString("H" + num(chartRight))
-	c.Line = line.String()
-	c.Area = c.Line + "V" + num(chartBottom) + "H" + num(chartLeft) + "Z"
-	for v := int64(0); v <= yMax; v += step {
-		c.YTicks = append(c.YTicks, tick{Pos: y(v), Label: shortBTC(v)})
-	}
-	c.XTicks = timeTicks(from, to, chartLeft, chartRight)
-	end := s.balance(len(s.pts) - 1)
-	c.Desc = fmt.Sprintf("Step chart of the confirmed balance from %s to %s: %s BTC at the start, %s BTC at the end, "+
-		"highest %s BTC (%s); %d blocks changed it in this window.", when(from), when(to), watcher.FormatBTC(b0),
-		watcher.FormatBTC(end), watcher.FormatBTC(hi), when(hiAt), len(win))
-	return c
+	line.WriteString("H" + num(g.Right))
+	v.Line = line.String()
+	v.Area = v.Line + "V" + num(g.Bottom) + "H" + num(v.Left) + "Z"
+	v.XTicks = timeTicksN(from, to, v.Left, g.Right, g.MaxTicks)
+	return v
 }
 
 // niceScale returns an axis maximum >= v made of tickCount steps of 1, 2
@@ -149,6 +205,12 @@ func niceScale(v int64) (max, step int64) {
 // timeTicks returns at most ~6 labelled dates between from and to, on
 // round boundaries (hours, days, months or years).
 func timeTicks(from, to time.Time, left, right float64) []tick {
+	return timeTicksN(from, to, left, right, defaultTicks)
+}
+
+// timeTicksN returns at most about n labelled dates between from and to,
+// on round boundaries; a label never sticks out of [left, right].
+func timeTicksN(from, to time.Time, left, right float64, n int) []tick {
 	type unit struct {
 		d      time.Duration
 		months int
@@ -167,7 +229,7 @@ func timeTicks(from, to time.Time, left, right float64) []tick {
 		if c.months > 0 {
 			approx = time.Duration(c.months) * 30 * 24 * time.Hour
 		}
-		if span/approx <= 6 {
+		if span/approx <= time.Duration(n) {
 			u = c
 			break
 		}
@@ -184,7 +246,7 @@ func timeTicks(from, to time.Time, left, right float64) []tick {
 	var out []tick
 	for i := 0; i < 200 && !t.After(to); i++ {
 		if !t.Before(from) {
-			out = append(out, tick{Pos: left + t.Sub(from).Seconds()/span.Seconds()*(right-left), Label: t.Format(u.format)})
+			out = append(out, xTick(left+t.Sub(from).Seconds()/span.Seconds()*(right-left), t.Format(u.format), left, right))
 		}
 		if u.months == 0 {
 			t = t.Add(u.d)
@@ -193,6 +255,20 @@ func timeTicks(from, to time.Time, left, right float64) []tick {
 		}
 	}
 	return out
+}
+
+// xTick is a label at pos on an x axis from left to right, anchored
+// inwards when centring it would cross the right end of the drawing or
+// run under the y labels.
+func xTick(pos float64, label string, left, right float64) tick {
+	half := float64(utf8.RuneCountInString(label)) * 7 / 2
+	switch {
+	case pos+half > right+10:
+		return tick{Pos: pos, Label: label, Anchor: "end"}
+	case pos-half < left-20:
+		return tick{Pos: pos, Label: label, Anchor: "start"}
+	}
+	return tick{Pos: pos, Label: label, Anchor: "middle"}
 }
 
 // bar is one rectangle of the monthly flows chart.
@@ -206,17 +282,25 @@ type bar struct {
 // negative mixed net) below it.
 type barChart struct {
 	ID, Title, Desc string
-	Width, Height   float64
-	Left, Right     float64
-	Zero            float64
-	Bars            []bar
-	XTicks, YTicks  []tick
 	Empty           bool
+	Views           []barView
+}
+
+// barView is one drawing of a barChart, labelled like a chartView.
+type barView struct {
+	ID, Class      string
+	Title, Desc    string
+	Detail         string
+	Width, Height  float64
+	Left, Right    float64
+	Zero           float64
+	Bars           []bar
+	XTicks, YTicks []tick
 }
 
 // monthBars draws the last maxBarMonths months of ms (oldest first).
 func monthBars(id, title string, ms []month) barChart {
-	c := barChart{ID: id, Title: title, Width: barsW, Height: barsH, Left: barsLeft, Right: barsRight}
+	c := barChart{ID: id, Title: title}
 	if len(ms) == 0 {
 		c.Empty, c.Desc = true, "No flows yet."
 		return c
@@ -239,36 +323,50 @@ func monthBars(id, title string, ms []month) barChart {
 		up = max(up, m.InflowSat, m.MixedNet)
 		down = max(down, m.OutflowSat, -m.MixedNet)
 	}
-	scale := (barsBottom - barsTop) / float64(up+down)
-	c.Zero = barsTop + float64(up)*scale
-	slot := (barsRight - barsLeft) / float64(len(months))
+	for _, g := range []geom{barsWide, barsNarrow} {
+		c.Views = append(c.Views, drawBars(g, id, months, up, down))
+	}
+	c.Desc = fmt.Sprintf("Monthly flows from %s to %s: bars above the axis are inflows, below are outflows; "+
+		"the third bar is the net of mixed transactions. The table below gives every figure.", months[0].Month,
+		months[len(months)-1].Month)
+	for i := range c.Views {
+		c.Views[i].Title, c.Views[i].Desc, c.Views[i].Detail = c.Title, c.Desc, id+"-detail"
+	}
+	return c
+}
+
+// drawBars draws months in the geometry g, up and down being the largest
+// bars above and below the axis.
+func drawBars(g geom, id string, months []month, up, down int64) barView {
+	v := barView{ID: id + "-" + g.Class, Class: g.Class, Width: g.W, Height: g.H, Right: g.Right}
+	scale := (g.Bottom - g.Top) / float64(up+down)
+	v.Zero = g.Top + float64(up)*scale
+	v.YTicks = []tick{{Pos: g.Top, Label: "+" + shortBTC(up)}, {Pos: v.Zero, Label: "0"}, {Pos: g.Bottom, Label: "−" + shortBTC(down)}}
+	v.Left = leftFor(g, v.YTicks)
+	slot := (g.Right - v.Left) / float64(len(months))
 	w := math.Max(1, slot/3-2)
 	for i, m := range months {
-		x0 := barsLeft + float64(i)*slot + 1
-		add := func(k int, v int64, class, what string) {
-			if v == 0 {
+		x0 := v.Left + float64(i)*slot + 1
+		add := func(k int, val int64, class, what string) {
+			if val == 0 {
 				return
 			}
-			h := math.Max(1, math.Abs(float64(v))*scale)
-			y := c.Zero
-			if v > 0 {
+			h := math.Max(1, math.Abs(float64(val))*scale)
+			y := v.Zero
+			if val > 0 {
 				y -= h
 			}
-			c.Bars = append(c.Bars, bar{X: x0 + float64(k)*(w+1), Y: y, W: w, H: h, Class: class,
-				Title: fmt.Sprintf("%s · %s %s BTC", m.Month, what, watcher.FormatBTC(abs(v)))})
+			v.Bars = append(v.Bars, bar{X: x0 + float64(k)*(w+1), Y: y, W: w, H: h, Class: class,
+				Title: fmt.Sprintf("%s · %s %s BTC", m.Month, what, watcher.FormatBTC(abs(val)))})
 		}
 		add(0, m.InflowSat, "bar-in", "inflows")
 		add(1, -m.OutflowSat, "bar-out", "outflows")
 		add(2, m.MixedNet, "bar-mixed", "mixed, net")
-		if i%max(1, len(months)/6) == 0 {
-			c.XTicks = append(c.XTicks, tick{Pos: x0 + slot/2, Label: m.Month})
+		if i%max(1, (len(months)+g.MaxTicks-1)/g.MaxTicks) == 0 {
+			v.XTicks = append(v.XTicks, xTick(x0+slot/2, m.Month, v.Left, g.Right))
 		}
 	}
-	c.YTicks = []tick{{barsTop, "+" + shortBTC(up)}, {c.Zero, "0"}, {barsBottom, "−" + shortBTC(down)}}
-	c.Desc = fmt.Sprintf("Monthly flows from %s to %s: bars above the axis are inflows, below are outflows; "+
-		"the third bar is the net of mixed transactions. The table below gives every figure.", months[0].Month,
-		months[len(months)-1].Month)
-	return c
+	return v
 }
 
 // num formats a coordinate with one decimal, the SVG's precision.

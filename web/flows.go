@@ -70,5 +70,6 @@ func (s *Server) flows(ctx context.Context, v *view, r *http.Request) (*flowsJSO
 		}
 		out.Flows = append(out.Flows, f)
 	}
+	s.valueFlows(ctx, out.Flows)
 	return out, nil
 }

@@ -19,7 +19,7 @@ import (
 // every route.
 func routes(l *regtestLedger) []string {
 	addr := l.wl.Entities[0].Addresses[0].Address.Text
-	return []string{"/", "/entity/alpha", "/address/" + addr, "/about", "/static/style.css", "/static/chart.js",
+	return []string{"/", "/entity/alpha", "/address/" + addr, "/about", "/reports", "/static/style.css", "/static/chart.js",
 		"/feed.atom", "/entity/alpha/feed.atom", "/api/v1/summary", "/api/v1/entities", "/api/v1/entities/alpha",
 		"/api/v1/entities/alpha/history", "/api/v1/entities/alpha/history.csv", "/api/v1/entities/alpha/flows",
 		"/api/v1/entities/alpha/flows.csv", "/api/v1/addresses/" + addr, "/healthz", "/readyz", "/metrics"}

@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"regexp"
+	"runtime"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -14,10 +15,22 @@ import (
 const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 
+// inFlightPerCPU bounds the requests served at once, per CPU. Past it a
+// request waits its turn in arrival order: without the bound, hundreds of
+// requests contend for the SQLite connections, which are handed out in no
+// order, and an unlucky reader waits seconds while others pass.
+const inFlightPerCPU = 4
+
+// MaxURLBytes bounds a request's path and query: no page or API answer
+// needs more, and a longer one is refused with 414 before any routing.
+const MaxURLBytes = 4 << 10
+
 // middleware wraps every route: security headers on every answer (errors
-// included), GET/HEAD only, no stack trace ever reaching a client, and
+// included), URLs of at most MaxURLBytes, GET/HEAD only, a bounded number
+// of requests served at once, no stack trace ever reaching a client, and
 // request metrics by route pattern.
 func (s *Server) middleware(next http.Handler) http.Handler {
+	turns := make(chan struct{}, max(8, inFlightPerCPU*runtime.GOMAXPROCS(0)))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		h := w.Header()
@@ -39,6 +52,10 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			}
 			s.metrics.observe(r.Pattern, rec.status, time.Since(start))
 		}()
+		if len(r.RequestURI) > MaxURLBytes || len(r.URL.RequestURI()) > MaxURLBytes {
+			writeJSONError(rec, http.StatusRequestURITooLong, "the URL is too long")
+			return
+		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			h.Set("Allow", "GET, HEAD")
 			writeJSONError(rec, http.StatusMethodNotAllowed, "method not allowed: this site is read-only (GET, HEAD)")
@@ -47,6 +64,12 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		if isPublicData(r.URL.Path) {
 			// Public, credential-free data: any site may read it.
 			h.Set("Access-Control-Allow-Origin", "*")
+		}
+		select { // blocked senders are served first come, first served
+		case turns <- struct{}{}:
+			defer func() { <-turns }()
+		case <-r.Context().Done():
+			return // the client gave up while waiting
 		}
 		next.ServeHTTP(rec, r)
 	})

@@ -2,6 +2,7 @@ package web
 
 import (
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/treasurywatch/treasurywatch/watcher"
@@ -77,9 +78,27 @@ type entityData struct {
 	ent    *watcher.Entity
 	bal    *watcher.EntityBalance
 	txs    []watcher.HistoryTx // oldest first
-	kinds  map[string]watcher.Flow
 	series series
 	months []month // oldest first
+	kinds  kindsOnce
+}
+
+// kindsOnce builds kinds, by txid, when an address page first needs
+// them: the entity's page and API never do.
+type kindsOnce struct {
+	once  sync.Once
+	kinds map[string]watcher.Flow
+}
+
+// kindsByTxid returns each transaction's flow by txid.
+func (d *entityData) kindsByTxid() map[string]watcher.Flow {
+	d.kinds.once.Do(func() {
+		d.kinds.kinds = make(map[string]watcher.Flow, len(d.txs))
+		for _, t := range d.txs {
+			d.kinds.kinds[t.Txid] = t.Kind
+		}
+	})
+	return d.kinds.kinds
 }
 
 // addressData is one address's history.
@@ -107,10 +126,9 @@ var flowIndex = map[watcher.Flow]int{watcher.Inflow: 0, watcher.Outflow: 1, watc
 var allFlows = []watcher.Flow{watcher.Inflow, watcher.Outflow, watcher.Internal, watcher.Mixed}
 
 func newEntityData(ent *watcher.Entity, bal *watcher.EntityBalance, txs []watcher.HistoryTx) *entityData {
-	d := &entityData{ent: ent, bal: bal, txs: txs, kinds: make(map[string]watcher.Flow, len(txs)), series: newSeries(txs)}
+	d := &entityData{ent: ent, bal: bal, txs: txs, series: newSeries(txs)}
 	byMonth := map[string]*month{}
 	for _, t := range txs {
-		d.kinds[t.Txid] = t.Kind
 		key := t.Time.UTC().Format("2006-01")
 		m, ok := byMonth[key]
 		if !ok {

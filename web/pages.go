@@ -16,7 +16,7 @@ import (
 const pageRows = 200
 
 // pageNames are the page templates; each is parsed with the layout.
-var pageNames = []string{"index", "entity", "address", "about", "error"}
+var pageNames = []string{"index", "entity", "address", "about", "reports", "error"}
 
 // kindHelp says in words what each flow means, for readers and feeds.
 var kindHelp = map[watcher.Flow]string{
@@ -34,6 +34,7 @@ var templateFuncs = template.FuncMap{
 	"pct":       func(f float64) string { return fmt.Sprintf("%.2f %%", f*100) },
 	"when":      when,
 	"rfc3339":   func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"stamp":     func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04") },
 	"httpURL":   isHTTPURL,
 	"kindHelp":  func(k watcher.Flow) string { return kindHelp[k] },
 	"num":       num,
@@ -49,6 +50,8 @@ var templateFuncs = template.FuncMap{
 	},
 	"pathEscape": url.PathEscape,
 	"fiat":       fiatLine,
+	"fiatAmount": fiatAmount,
+	"fiatPrice":  fiatPrice,
 }
 
 // parsePages parses every page with the layout and the chart partials.
@@ -191,60 +194,6 @@ func periodLinks(path, current string) []periodLink {
 	return out
 }
 
-// handleEntityPage answers GET /entity/{id}: balance chart, flows, monthly
-// flows and addresses.
-func (s *Server) handleEntityPage(w http.ResponseWriter, r *http.Request) {
-	s.serve(w, r, asPage, true, func(ctx context.Context, v *view) (*rendered, error) {
-		period, from, err := parsePeriod(r.URL.Query(), v.snap.asOf.Time)
-		if err != nil {
-			return nil, err
-		}
-		e, err := s.entityDetail(ctx, v, r.PathValue("id"))
-		if err != nil {
-			return nil, err
-		}
-		d, err := s.entity(ctx, v.snap, e.ID)
-		if err != nil {
-			return nil, err
-		}
-		var flows []flowJSON
-		total := 0
-		for i := len(d.txs) - 1; i >= 0; i-- {
-			t := d.txs[i]
-			if !from.IsZero() && t.Time.Before(from) {
-				continue
-			}
-			if total++; len(flows) < pageRows {
-				f := flowJSON{Txid: t.Txid, Height: t.Height, BlockHash: t.BlockHash, Time: t.Time, Kind: t.Kind,
-					DeltaSat: t.DeltaSat, BalanceSat: t.BalanceSat, FeeSat: t.FeeSat}
-				if u := s.explorerURL(t.Txid); u != "" {
-					f.ExplorerURL = &u
-				}
-				flows = append(flows, f)
-			}
-		}
-		months := make([]monthJSON, len(e.Monthly))
-		for i, m := range e.Monthly {
-			months[len(months)-1-i] = m
-		}
-		path := "/entity/" + url.PathEscape(e.ID)
-		return s.page("entity", struct {
-			base
-			E          *entityJSON
-			Path       string
-			Periods    []periodLink
-			Chart      chart
-			Bars       barChart
-			Flows      []flowJSON
-			FlowsTotal int
-			Months     []monthJSON
-			Kinds      []watcher.Flow
-		}{s.pageBase(v, e.Name, ""), e, path, periodLinks(path, period),
-			balanceChart("balance", "Confirmed balance of "+e.Name, d.series, from, v.snap.asOf.Time),
-			monthBars("months", "Monthly flows of "+e.Name, d.months), flows, total, months, allFlows})
-	})
-}
-
 // handleAddressPage answers GET /address/{address}: one address's chart
 // and history.
 func (s *Server) handleAddressPage(w http.ResponseWriter, r *http.Request) {
@@ -289,6 +238,10 @@ func (s *Server) handleAbout(w http.ResponseWriter, r *http.Request) {
 		for _, b := range s.wl.Backends {
 			kinds = append(kinds, b.Kind)
 		}
+		vv, err := s.verifyInfo(r.Context(), v)
+		if err != nil {
+			return nil, err
+		}
 		return s.page("about", struct {
 			base
 			Network    string
@@ -296,7 +249,8 @@ func (s *Server) handleAbout(w http.ResponseWriter, r *http.Request) {
 			Entities   []watcher.Entity
 			StaleAfter string
 			Kinds      []watcher.Flow
-		}{s.pageBase(v, "Methodology", "about"), s.wl.Network.String(), kinds, s.wl.Entities, span(s.cfg.StaleAfter), allFlows})
+			Verify     verifyView
+		}{s.pageBase(v, "Methodology", "about"), s.wl.Network.String(), kinds, s.wl.Entities, span(s.cfg.StaleAfter), allFlows, vv})
 	}
 	if _, _, _, synced, err := s.st.SyncState(r.Context()); err == nil && !synced {
 		res, err := render(nil)

@@ -28,6 +28,13 @@ import (
 const (
 	DefaultListen     = "127.0.0.1:8080"
 	DefaultStaleAfter = 30 * time.Minute
+	// DefaultReadHeaderTimeout bounds how long a client may take to send
+	// its request line and headers, so a slow-header client (slowloris)
+	// cannot hold a connection open.
+	DefaultReadHeaderTimeout = 5 * time.Second
+	// DefaultMaxHeaderBytes bounds the request line plus headers; larger
+	// requests are answered 431 by net/http.
+	DefaultMaxHeaderBytes = 16 << 10
 )
 
 // Config is what the daemon tells the web server. The zero value serves on
@@ -50,6 +57,12 @@ type Config struct {
 	// read from the store's prices (filled by package price); empty shows
 	// none.
 	PriceCurrency string
+	// ReadHeaderTimeout bounds the reading of a request's headers
+	// (default DefaultReadHeaderTimeout).
+	ReadHeaderTimeout time.Duration
+	// MaxHeaderBytes bounds a request's line and headers (default
+	// DefaultMaxHeaderBytes).
+	MaxHeaderBytes int
 }
 
 // SyncStatus is the daemon's report of its last sync attempt. Pages show
@@ -65,6 +78,10 @@ type SyncStatus struct {
 	Error string
 	// Backend names the backend asked (e.g. "esplora https://host/api").
 	Backend string
+	// Failover, when the primary backend failed and the next one served
+	// the sync, says so: "served by esplora http://… because btcd …
+	// failed: …". Empty when the primary served.
+	Failover string
 }
 
 // Server serves the dashboard, API, feeds and metrics from one store.
@@ -117,6 +134,12 @@ func New(cfg Config, wl *watcher.Watchlist, st *store.Store, reg *prometheus.Reg
 	if cfg.StaleAfter <= 0 {
 		cfg.StaleAfter = DefaultStaleAfter
 	}
+	if cfg.ReadHeaderTimeout <= 0 {
+		cfg.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if cfg.MaxHeaderBytes <= 0 {
+		cfg.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
 	if cfg.ExplorerTxURL != "" && !isHTTPURL(cfg.ExplorerTxURL) {
 		return nil, fmt.Errorf("web: explorer tx URL %q is not an absolute http(s) URL", cfg.ExplorerTxURL)
 	}
@@ -166,7 +189,10 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /entity/{id}", s.handleEntityPage)
 	mux.HandleFunc("GET /address/{address}", s.handleAddressPage)
 	mux.HandleFunc("GET /about", s.handleAbout)
+	mux.HandleFunc("GET /reports", s.handleReports)
+	mux.HandleFunc("GET /reports/{id}/{file}", s.handleReportFile)
 	mux.HandleFunc("GET /static/{file}", s.handleStatic)
+	mux.HandleFunc("GET /favicon.ico", s.handleFavicon)
 	mux.HandleFunc("GET /feed.atom", s.handleFeed)
 	mux.HandleFunc("GET /entity/{id}/feed.atom", s.handleEntityFeed)
 
@@ -199,6 +225,7 @@ func (s *Server) routes() http.Handler {
 func (s *Server) SetSyncStatus(st SyncStatus) {
 	st.Error = redact(st.Error, 500)
 	st.Backend = redact(st.Backend, 200)
+	st.Failover = redact(st.Failover, 500)
 	st.At = st.At.UTC().Truncate(time.Second)
 	s.mu.Lock()
 	s.status, s.hasStatus = st, true
@@ -279,11 +306,11 @@ func (s *Server) Open() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	srv := &http.Server{
 		Handler:           s.handler,
-		ReadHeaderTimeout: 5 * time.Second,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    16 << 10,
+		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}

@@ -87,8 +87,13 @@ func (s *Server) current(ctx context.Context) (*snapshot, error) {
 	}
 	tag := fmt.Sprintf("%d.%d.%d.%s", gen, syncedAt.Unix(), b.Height, b.Hash.String()[:16])
 	pr := s.latestPrice(ctx)
-	if pr != nil { // a new price is a new snapshot, so no cached answer shows the old one
+	if pr != nil {
+		// A new price, current or historical (flows are valued at their
+		// day's), is a new snapshot, so no cached answer shows the old.
 		tag += fmt.Sprintf(".p%d.%d", pr.Time.Unix(), pr.FetchedAt.Unix())
+		if pv, err := s.st.PriceVersion(ctx, s.cfg.PriceCurrency); err == nil {
+			tag += "." + pv
+		}
 	}
 	s.mu.Lock()
 	if s.snap != nil && s.snap.tag == tag {
@@ -98,16 +103,14 @@ func (s *Server) current(ctx context.Context) (*snapshot, error) {
 	}
 	s.mu.Unlock()
 
-	bal, err := s.ledger.Balances(ctx)
+	bal, activity, err := s.balances(ctx, watcher.AsOf{Height: b.Height, Hash: b.Hash.String(), Time: b.Time})
 	if err != nil {
 		return nil, err
 	}
-	if bal.AsOf.Height != b.Height || bal.AsOf.Hash != b.Hash.String() {
+	if nb, _, _, _, err := s.st.SyncState(ctx); err != nil {
+		return nil, err
+	} else if nb.Height != b.Height || nb.Hash != b.Hash {
 		return nil, errMoved
-	}
-	activity, err := s.ledger.LastActivity(ctx, bal.AsOf)
-	if err != nil {
-		return nil, err
 	}
 	snap := &snapshot{tag: tag, gen: gen, asOf: bal.AsOf, syncedAt: syncedAt, bal: bal,
 		entities: map[string]*watcher.EntityBalance{}, addrs: map[string]*watcher.AddressBalance{},
@@ -150,14 +153,15 @@ func (snap *snapshot) sameBlock(as *watcher.AsOf) bool {
 // once per snapshot.
 func (s *Server) entity(ctx context.Context, snap *snapshot, id string) (*entityData, error) {
 	return lazyIn(&snap.mu, snap.hist, id).get(func() (*entityData, error) {
-		h, err := s.ledger.EntityHistory(ctx, id)
+		i, ok := s.entityIdx[id]
+		if !ok {
+			return nil, fmt.Errorf("entity %q: %w", id, watcher.ErrUnknown)
+		}
+		txs, err := s.entityHistory(ctx, snap, &s.wl.Entities[i])
 		if err != nil {
 			return nil, err
 		}
-		if !snap.sameBlock(h.AsOf) {
-			return nil, errMoved
-		}
-		return newEntityData(&s.wl.Entities[s.entityIdx[id]], snap.entities[id], h.Txs), nil
+		return newEntityData(&s.wl.Entities[i], snap.entities[id], txs), nil
 	})
 }
 

@@ -38,6 +38,9 @@ func loadStatic() (map[string]staticFile, error) {
 		}
 		sum := sha256.Sum256(body)
 		ctype := mime.TypeByExtension(path.Ext(e.Name()))
+		if path.Ext(e.Name()) == ".ico" { // not in every system's MIME table
+			ctype = "image/vnd.microsoft.icon"
+		}
 		if ctype == "" {
 			ctype = "application/octet-stream"
 		}
@@ -49,7 +52,18 @@ func loadStatic() (map[string]staticFile, error) {
 // handleStatic serves /static/{file}: only the embedded files, never a
 // directory listing.
 func (s *Server) handleStatic(w http.ResponseWriter, r *http.Request) {
-	f, ok := s.static[r.PathValue("file")]
+	s.serveStatic(w, r, r.PathValue("file"))
+}
+
+// handleFavicon serves /favicon.ico, which browsers and feed readers ask
+// for on their own, whatever the pages link.
+func (s *Server) handleFavicon(w http.ResponseWriter, r *http.Request) {
+	s.serveStatic(w, r, "favicon.ico")
+}
+
+// serveStatic answers one embedded file with its content ETag.
+func (s *Server) serveStatic(w http.ResponseWriter, r *http.Request, name string) {
+	f, ok := s.static[name]
 	if !ok {
 		s.pageError(w, r, &httpError{http.StatusNotFound, "There is no such file."})
 		return

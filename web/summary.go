@@ -31,5 +31,10 @@ func (s *Server) summary(ctx context.Context, v *view) (*summaryJSON, error) {
 		out.Entities = append(out.Entities, es)
 	}
 	out.Fiat = fiat(v.snap, out.TotalConfirmedSat)
+	vv, err := s.verifyInfo(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	out.Verification, out.Incident = vv.Verification, vv.Incident
 	return out, nil
 }

@@ -52,6 +52,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"history":  &historyCommand{env: env},
 		"run":      &runCommand{env: env},
 		"demo":     &demoCommand{env: env},
+		"backup":   &backupCommand{env: env},
+		"report":   &reportCommand{env: env},
+		"reports":  &reportsCommand{env: env},
 	}
 	name := args[0]
 	switch name {
@@ -102,6 +105,11 @@ commands:
   history   -config F (-address A | -entity ID) [-json]
                                  confirmed history, oldest first
   run       -config F [-listen A] the daemon: dashboard, API and scheduled syncs
+  report    -config F -name N [-at T] [-no-deliver]
+                                 sync, then produce, archive and deliver one report
+  reports   -config F [-name N] [-json]
+                                 the report archive: instants, blocks, digests, deliveries
+  backup    -config F -out FILE  a consistent copy of the ledger, also while the daemon runs
   demo      [-listen A]          the whole product offline: a private chain with a year of history
   version                        print the version
 
@@ -146,6 +154,12 @@ type Main struct {
 	Store     *store.Store
 	Backend   watcher.Backend
 	Engine    *watcher.Engine
+	// Verifier serves syncs with failover to the next backend and, with
+	// verify > 1, cross-checks them; nil when the watchlist names one
+	// backend.
+	Verifier *watcher.Verifier
+	// others are the backends after the first, built for the Verifier.
+	others []watcher.Backend
 }
 
 // OpenWatchlist loads and validates the watchlist.
@@ -184,7 +198,7 @@ func (m *Main) OpenBackend() error {
 	}
 	m.Backend = b
 	m.Engine = watcher.NewEngine(b, m.Store, m.Watchlist.Scripts(), m.Logger)
-	return nil
+	return m.openVerifier()
 }
 
 // CheckBackend asks the backend whether it serves the watchlist's network
@@ -196,6 +210,12 @@ func (m *Main) CheckBackend(ctx context.Context) error {
 // Close closes what was opened, in reverse order.
 func (m *Main) Close() error {
 	var errs []error
+	if m.Verifier != nil {
+		errs = append(errs, m.Verifier.Close())
+	}
+	for _, b := range m.others {
+		errs = append(errs, b.Close())
+	}
 	if m.Backend != nil {
 		errs = append(errs, m.Backend.Close())
 	}

@@ -56,7 +56,8 @@ func (c *demoCommand) Run(ctx context.Context, args []string) (err error) {
 	}
 	cfg := filepath.Join(dir, "demo.toml")
 	toml := sc.WatchlistTOML(node, filepath.Join(dir, "demo.db")) +
-		fmt.Sprintf("\n[schedule]\nsync = \"@every 10s\"\n\n[http]\nlisten = %q\n", *listen)
+		fmt.Sprintf("\n[schedule]\nsync = \"@every 10s\"\n\n[http]\nlisten = %q\n", *listen) +
+		demoReportsTOML(dir)
 	if err := os.WriteFile(cfg, []byte(toml), 0o600); err != nil {
 		return err
 	}
@@ -79,6 +80,10 @@ func (c *demoCommand) Run(ctx context.Context, args []string) (err error) {
 	if _, err := m.Engine.Sync(ctx); err != nil {
 		return err
 	}
+	reports, err := produceDemoReports(ctx, m, time.Now())
+	if err != nil {
+		return err
+	}
 	d, err := newDaemon(m, "")
 	if err != nil {
 		return err
@@ -86,9 +91,9 @@ func (c *demoCommand) Run(ctx context.Context, args []string) (err error) {
 	if err := d.Open(); err != nil {
 		return err
 	}
-	fmt.Fprintf(c.env.Stdout, "demo ready in %s: %d blocks from %s to %s\ndashboard at %s — Ctrl-C stops the node and removes %s\n",
+	fmt.Fprintf(c.env.Stdout, "demo ready in %s: %d blocks from %s to %s, %d reports filed\ndashboard at %s — Ctrl-C stops the node and removes %s\n",
 		time.Since(started).Round(100*time.Millisecond), sc.Height, sc.First.Format("2006-01-02"), sc.Last.Format("2006-01-02"),
-		d.web.URL(), dir)
+		reports, d.web.URL(), dir)
 	<-ctx.Done()
 	return d.Close()
 }

@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/treasurywatch/treasurywatch/alert"
 	"github.com/treasurywatch/treasurywatch/price"
+	"github.com/treasurywatch/treasurywatch/report/schedule"
 	"github.com/treasurywatch/treasurywatch/watcher"
 	"github.com/treasurywatch/treasurywatch/web"
 )
@@ -72,6 +75,9 @@ type daemon struct {
 
 	syncs    *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	verify   *verifyState        // failover and cross-check of several backends
+	alerts   *alert.Alerter      // nil without [[alerts]]
+	reports  *schedule.Scheduler // nil without [[reports]]
 }
 
 func newDaemon(m *Main, listen string) (*daemon, error) {
@@ -83,18 +89,25 @@ func newDaemon(m *Main, listen string) (*daemon, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	d := &daemon{m: m,
 		syncs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "treasurywatch_syncs_total",
-			Help: "Syncs by outcome (ok, failed)."}, []string{"outcome"}),
+			Help: "Syncs by outcome (ok, failed, held: sources disagreed)."}, []string{"outcome"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "treasurywatch_sync_duration_seconds",
 			Help: "Duration of syncs by outcome.", Buckets: prometheus.ExponentialBuckets(0.05, 2, 14)}, []string{"outcome"}),
 	}
 	reg.MustRegister(d.syncs, d.duration)
+	d.verify = newVerifyState(reg)
 	srv, err := web.New(web.Config{Listen: listen, PublicURL: wl.HTTP.PublicURL, ExplorerTxURL: wl.HTTP.ExplorerTxURL,
 		PriceCurrency: wl.Price.Currency}, wl, m.Store, reg, m.Logger)
 	if err != nil {
 		return nil, err
 	}
 	d.web = srv
-	d.syncer = watcher.NewSyncer(d.sync, wl.Schedule.Sync, m.Logger, d.report)
+	if d.reports, err = newReportScheduler(m); err != nil {
+		return nil, err
+	}
+	if d.alerts, err = newAlerter(m); err != nil {
+		return nil, err
+	}
+	d.syncer = watcher.NewSyncer(d.syncAndAlert, wl.Schedule.Sync, m.Logger, d.report)
 	if wl.Price.Enabled() {
 		pc := price.NewClient(wl.Price.URL)
 		pc.UserAgent = "treasurywatch/" + Version
@@ -106,6 +119,9 @@ func newDaemon(m *Main, listen string) (*daemon, error) {
 // sync checks the backend once (a server of the wrong network is refused
 // on every attempt until it is fixed) and then syncs.
 func (d *daemon) sync(ctx context.Context) (watcher.Result, error) {
+	if d.m.Verifier != nil {
+		return d.verify.sync(ctx, d.m.Verifier)
+	}
 	if !d.checked.Load() {
 		if err := d.m.CheckBackend(ctx); err != nil {
 			return watcher.Result{}, err
@@ -122,9 +138,13 @@ func (d *daemon) report(r watcher.SyncReport) {
 	if r.Err != nil {
 		outcome, st.Error = "failed", r.Err.Error()
 	}
+	d.verify.annotate(&st, &outcome)
 	d.syncs.WithLabelValues(outcome).Inc()
 	d.duration.WithLabelValues(outcome).Observe(r.Finished.Sub(r.Started).Seconds())
 	d.web.SetSyncStatus(st)
+	if d.reports != nil && st.OK {
+		d.reports.SyncDone(r) // a held or failed sync covers no report
+	}
 }
 
 // Open starts serving, then fetching prices (with [price]), then syncing.
@@ -136,11 +156,19 @@ func (d *daemon) Open() error {
 		d.prices.Open()
 	}
 	d.syncer.Open()
+	if d.reports != nil {
+		if err := d.reports.Open(); err != nil {
+			return errors.Join(err, d.Close())
+		}
+	}
 	return nil
 }
 
 // Close stops syncing (a step in flight rolls back), then drains HTTP.
 func (d *daemon) Close() error {
+	if d.reports != nil {
+		d.reports.Close()
+	}
 	d.syncer.Close()
 	if d.prices != nil {
 		d.prices.Close()

@@ -41,6 +41,10 @@ func (c *syncCommand) Run(ctx context.Context, args []string) (err error) {
 	if err := m.OpenBackend(); err != nil {
 		return err
 	}
+	if m.Verifier != nil {
+		m.Verifier.ChunkSize = *chunk
+		return verifiedSync(ctx, m.Verifier, c.env)
+	}
 	if err := m.CheckBackend(ctx); err != nil {
 		return err
 	}

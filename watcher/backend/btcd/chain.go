@@ -198,14 +198,15 @@ func (c *Client) decodeTx(method string, txid chainhash.Hash, s string) (*wire.M
 	if err != nil {
 		return nil, c.errorf(nil, err, ": %s: transaction %s is not hex", method, txid)
 	}
-	var tx wire.MsgTx
-	if err := tx.Deserialize(bytes.NewReader(raw)); err != nil {
+	tx, err := watcher.DecodeTx(raw)
+	if err != nil {
 		return nil, c.errorf(nil, err, ": %s: undecodable transaction %s: %v", method, txid, err)
 	}
 	if got := tx.TxHash(); got != txid {
+		c.Refuse(watcher.RefusedTxid)
 		return nil, c.errorf(nil, nil, ": %s: asked for transaction %s, got %s; refusing it", method, txid, got)
 	}
-	return &tx, nil
+	return tx, nil
 }
 
 // notFound turns btcd's "not found" answers (code -5) into an error

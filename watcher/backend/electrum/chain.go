@@ -169,6 +169,7 @@ func (c *Client) BlockTxids(ctx context.Context, hash chainhash.Hash) ([]chainha
 		pos += len(ids)
 	}
 	if root := merkleRoot(txids); root != hdr.MerkleRoot {
+		c.Refuse(watcher.RefusedMerkle)
 		return nil, c.errorf(nil, nil, ": the %d txids it gave for block %s do not match the block's merkle root; refusing them (reorg while reading? try again)", len(txids), hash)
 	}
 	return txids, nil
@@ -291,14 +292,15 @@ func (c *Client) Transactions(ctx context.Context, txids []chainhash.Hash) ([]*w
 		if err != nil {
 			return nil, c.errorf(nil, err, ": %s: transaction %s is not hex", cl.method, id)
 		}
-		var tx wire.MsgTx
-		if err := tx.Deserialize(bytes.NewReader(raw)); err != nil {
+		tx, err := watcher.DecodeTx(raw)
+		if err != nil {
 			return nil, c.errorf(nil, err, ": %s: undecodable transaction %s: %v", cl.method, id, err)
 		}
 		if got := tx.TxHash(); got != id {
+			c.Refuse(watcher.RefusedTxid)
 			return nil, c.errorf(nil, nil, ": %s: asked for transaction %s, got %s; refusing it", cl.method, id, got)
 		}
-		txs[i] = &tx
+		txs[i] = tx
 	}
 	out := make([]*wire.MsgTx, len(txids))
 	for i, id := range txids {

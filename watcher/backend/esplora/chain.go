@@ -1,7 +1,6 @@
 package esplora
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -160,6 +159,7 @@ func (c *Client) BlockTxids(ctx context.Context, hash chainhash.Hash) ([]chainha
 		return nil, err
 	}
 	if len(ids) == 0 || merkleRoot(ids) != h.merkle {
+		c.Refuse(watcher.RefusedMerkle)
 		return nil, c.errorf(nil, nil, ": GET %s: the %d txids do not match the block's merkle root; refusing them", path, len(ids))
 	}
 	c.cacheTxids(hash, ids)
@@ -228,14 +228,18 @@ func (c *Client) transaction(ctx context.Context, txid chainhash.Hash) (*wire.Ms
 	if err != nil {
 		return nil, c.errorf(nil, err, ": GET %s: the answer is not hex", path)
 	}
-	var tx wire.MsgTx
-	if err := tx.Deserialize(bytes.NewReader(raw)); err != nil {
+	tx, err := watcher.DecodeTx(raw)
+	if err != nil {
 		return nil, c.errorf(nil, err, ": GET %s: undecodable transaction: %v", path, err)
 	}
 	if got := tx.TxHash(); got != txid {
+		c.Refuse(watcher.RefusedTxid)
 		return nil, c.errorf(nil, nil, ": GET %s returned transaction %s; refusing it", path, got)
 	}
-	return &tx, nil
+	if err := c.checkClaim(path, txid, tx); err != nil {
+		return nil, err
+	}
+	return tx, nil
 }
 
 // parseHash parses a hash the server sent.

@@ -132,6 +132,9 @@ type Client struct {
 	cacheMu sync.Mutex
 	headers map[chainhash.Hash]header
 	txids   map[chainhash.Hash][]chainhash.Hash
+	// claims are the outputs history pages listed per txid, checked
+	// against the raw transaction when it is fetched (claims.go).
+	claims map[chainhash.Hash][]voutJSON
 }
 
 // header is what the client keeps of a block: its height, time and merkle

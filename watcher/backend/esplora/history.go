@@ -39,6 +39,9 @@ type scripthashJSON struct {
 type txJSON struct {
 	Txid   string      `json:"txid"`
 	Status *statusJSON `json:"status"`
+	// Vout is what the server says the outputs are; it must agree with
+	// the raw transaction (claims.go).
+	Vout []voutJSON `json:"vout"`
 }
 
 // statusJSON is a transaction's status. For an unconfirmed transaction
@@ -217,6 +220,7 @@ func (c *Client) history(ctx context.Context, s watcher.Script) ([]watcher.Histo
 				return nil, c.errorf(nil, nil, ": GET %s repeats transaction %s of an earlier page (does the server ignore the page cursor?); refusing to loop", path, it.Txid)
 			}
 			seen[it.Txid] = true
+			c.noteClaim(it.Txid, t.Vout)
 			chain = append(chain, it)
 		}
 		if int64(len(chain)) > want+PageSize {
@@ -252,6 +256,7 @@ func (c *Client) history(ctx context.Context, s watcher.Script) ([]watcher.Histo
 			continue // confirmed meanwhile: the chain pages have it
 		}
 		seen[txid] = true
+		c.noteClaim(txid, t.Vout)
 		items = append(items, watcher.HistoryItem{Txid: txid, Height: watcher.Mempool})
 	}
 	return items, nil

@@ -1,0 +1,419 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/chainhash/v2"
+	"github.com/treasurywatch/treasurywatch/store"
+	"github.com/treasurywatch/treasurywatch/watcher"
+	"github.com/treasurywatch/treasurywatch/watcher/backend/esplora/esploratest"
+	"github.com/treasurywatch/treasurywatch/watcher/chaintest"
+)
+
+// verifySummary is the part of /api/v1/summary about cross-checks.
+type verifySummary struct {
+	AsOf  watcher.AsOf `json:"as_of"`
+	Total int64        `json:"total_confirmed_sat"`
+	Sync  struct {
+		LastAttempt *struct {
+			OK       bool   `json:"ok"`
+			Error    string `json:"error"`
+			Backend  string `json:"backend"`
+			Failover string `json:"failover"`
+		} `json:"last_attempt"`
+	} `json:"sync"`
+	Verification *struct {
+		Sources int    `json:"sources"`
+		Height  int64  `json:"height"`
+		Hash    string `json:"hash"`
+	} `json:"verification"`
+	Incident *struct {
+		Entity  string `json:"entity"`
+		Height  int64  `json:"height"`
+		Summary string `json:"summary"`
+		Figures []struct {
+			Backend      string `json:"backend"`
+			ConfirmedSat int64  `json:"confirmed_sat"`
+		} `json:"figures"`
+	} `json:"incident"`
+}
+
+// lockedLog is a buffer the daemon logs into while the test reads it.
+type lockedLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedLog) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedLog) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// testDaemon is `treasurywatch run` in-process, syncing every second.
+type testDaemon struct {
+	base   string
+	cancel context.CancelFunc
+	done   chan int
+	stderr *lockedLog
+	// stopped is set by the first stop.
+	stopped bool
+}
+
+func startTestDaemon(t *testing.T, cfg string) *testDaemon {
+	t.Helper()
+	body, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, append(body, []byte("[schedule]\nsync = \"@every 1s\"\n[http]\nlisten = \"127.0.0.1:0\"\n")...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	d := &testDaemon{cancel: cancel, done: make(chan int, 1), stderr: &lockedLog{}}
+	pr, pw := io.Pipe()
+	go func() {
+		d.done <- Run(ctx, []string{"run", "-config", cfg, "-log-level", "error"}, pw, d.stderr)
+		pw.Close()
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		cancel()
+		t.Fatalf("no start line: %v", err)
+	}
+	go io.Copy(io.Discard, pr)
+	d.base = regexp.MustCompile(`http://127\.0\.0\.1:\d+`).FindString(line)
+	t.Cleanup(func() { d.stop(t) })
+	return d
+}
+
+// stop ends the daemon and waits for it; it is idempotent.
+func (d *testDaemon) stop(t *testing.T) {
+	t.Helper()
+	d.cancel()
+	if d.stopped {
+		return
+	}
+	d.stopped = true
+	select {
+	case code := <-d.done:
+		if code != 0 {
+			t.Errorf("run exited %d", code)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("run did not stop after its context ended")
+	}
+}
+
+func (d *testDaemon) get(t *testing.T, path string) string {
+	t.Helper()
+	resp, err := http.Get(d.base + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// waitSummary polls the summary until ok accepts it.
+func (d *testDaemon) waitSummary(t *testing.T, what string, ok func(s verifySummary) bool) verifySummary {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	var s verifySummary
+	for {
+		s = verifySummary{}
+		resp, err := http.Get(d.base + "/api/v1/summary")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode == http.StatusOK {
+			err = json.NewDecoder(resp.Body).Decode(&s)
+		}
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode == http.StatusOK && ok(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			b, _ := json.Marshal(s)
+			t.Fatalf("waiting for %s: summary %s\nstderr: %s", what, b, d.stderr.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// hideTx makes p, a proxy in front of Esplora, a consistent liar about
+// one script: its confirmed history and its counters leave out tx.
+func hideTx(p *faultProxy, script []byte, tx chainhash.Hash, value int64) faultFunc {
+	sum := sha256.Sum256(script)
+	base := "/scripthash/" + hex.EncodeToString(sum[:])
+	return func(w http.ResponseWriter, r *http.Request, _ int) bool {
+		if r.URL.Path != base && !strings.HasPrefix(r.URL.Path, base+"/txs/chain") {
+			return false
+		}
+		rec := p.record(r)
+		var out any
+		if r.URL.Path == base {
+			var st map[string]any
+			if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil {
+				return false
+			}
+			c, ok := st["chain_stats"].(map[string]any)
+			if !ok {
+				return false
+			}
+			c["tx_count"] = c["tx_count"].(float64) - 1
+			c["funded_txo_count"] = c["funded_txo_count"].(float64) - 1
+			c["funded_txo_sum"] = c["funded_txo_sum"].(float64) - float64(value)
+			out = st
+		} else {
+			var page []map[string]any
+			if err := json.Unmarshal(rec.Body.Bytes(), &page); err != nil {
+				return false
+			}
+			kept := []map[string]any{}
+			for _, e := range page {
+				if e["txid"] != tx.String() {
+					kept = append(kept, e)
+				}
+			}
+			out = kept
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(out)
+		return true
+	}
+}
+
+// deadURL returns a loopback address nothing listens on.
+func deadURL(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+func btcdBackend(addr string, n *chaintest.Node) string {
+	return fmt.Sprintf("kind = \"btcd\"\nurl = \"http://%s\"\nuser = %q\npassword = %q\n", addr, n.User, n.Pass)
+}
+
+// TestVerifiedSyncs runs the daemon over btcd and Esplora serving one
+// chain, with verify = "all": agreeing sources publish a verified block;
+// an Esplora that hides one transaction holds the new block back (the API
+// keeps answering the last agreed block, the page warns) and opens one
+// incident; when it tells the truth again the block is published and the
+// incident resolved.
+func TestVerifiedSyncs(t *testing.T) {
+	n := chaintest.StartTB(t, chaintest.Options{}).T(t)
+	k := n.NewKey(chaintest.P2WPKH)
+	n.Pay(chaintest.Output{Script: k.Script, Value: 5_000_000})
+	n.Mine()
+	esp := esploratest.Start(t, n.Node)
+	proxy := newFaultProxy(t, esp.URL)
+
+	dir := t.TempDir()
+	backends := btcdBackend(n.RPCAddr, n.Node) + "[[backends]]\n" + esploraBackend(proxy.URL, "10s")
+	cfg := writeWatchlistWith(t, dir, backends, "ledger.db", []entitySpec{{"reserve", []*chaintest.Key{k}}})
+	body, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, append([]byte("verify = \"all\"\n"), body...), 0o644)
+
+	d := startTestDaemon(t, cfg)
+	h1 := n.Height()
+	first := d.waitSummary(t, "a verified first sync", func(s verifySummary) bool {
+		return s.AsOf.Height == h1 && s.Verification != nil
+	})
+	if v := first.Verification; v.Sources != 2 || v.Height != h1 || v.Hash != first.AsOf.Hash || first.Total != 5_000_000 {
+		t.Fatalf("verification %+v, as of %+v, total %d", v, first.AsOf, first.Total)
+	}
+	page := d.get(t, "/")
+	if want := fmt.Sprintf("Checked against 2 independent sources at block <strong>%d</strong>", h1); !strings.Contains(page, want) {
+		t.Errorf("home page lacks %q", want)
+	}
+	if about := d.get(t, "/about"); !strings.Contains(about, "checked against 2 independent sources") {
+		t.Error("/about does not say the figures were checked")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ledger.db.verify-esplora-2")); err != nil {
+		t.Errorf("no shadow ledger: %v", err)
+	}
+
+	// The lie: Esplora leaves out the next payment to the reserve.
+	tx := n.Pay(chaintest.Output{Script: k.Script, Value: 1_000})
+	proxy.set(hideTx(proxy, k.Script, tx.TxHash(), 1_000))
+	n.Mine()
+	h2 := n.Height()
+	held := d.waitSummary(t, "an incident", func(s verifySummary) bool { return s.Incident != nil })
+	if held.AsOf.Height != h1 || held.Total != 5_000_000 {
+		t.Errorf("disputed figures published: as of %d, total %d; want %d, 5000000", held.AsOf.Height, held.Total, h1)
+	}
+	inc := held.Incident
+	if inc.Entity != "reserve" || inc.Height != h2 || len(inc.Figures) != 2 ||
+		inc.Figures[0].ConfirmedSat != 5_001_000 || inc.Figures[1].ConfirmedSat != 5_000_000 ||
+		!strings.HasPrefix(inc.Figures[0].Backend, "btcd ") || !strings.HasPrefix(inc.Figures[1].Backend, "esplora ") {
+		t.Errorf("incident %+v", inc)
+	}
+	if a := held.Sync.LastAttempt; a == nil || a.OK || !strings.Contains(a.Error, "held back") {
+		t.Errorf("last attempt %+v, want a failed one saying the figures are held back", a)
+	}
+	if page := d.get(t, "/"); !strings.Contains(page, "newer figures are held back because the sources disagree") {
+		t.Error("home page does not warn about the disagreement")
+	}
+	time.Sleep(2 * time.Second) // a few more syncs of the same dispute
+
+	// The truth again: the block is published, the incident resolved.
+	proxy.set(nil)
+	final := d.waitSummary(t, "the agreed new block", func(s verifySummary) bool {
+		return s.AsOf.Height == h2 && s.Incident == nil && s.Verification != nil && s.Verification.Height == h2
+	})
+	if final.Total != 5_001_000 {
+		t.Errorf("total %d, want 5001000", final.Total)
+	}
+	d.stop(t)
+
+	st, err := store.Open(t.Context(), filepath.Join(dir, "ledger.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	all, err := st.Incidents(t.Context(), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 1 || all[0].ResolvedAt.IsZero() || all[0].Entity != "reserve" {
+		t.Errorf("incidents %+v, want one, resolved", all)
+	}
+	if got := bytes.Count([]byte(d.stderr.String()), []byte("sources disagree")); got != 1 {
+		t.Errorf("the disagreement was logged %d times, want once:\n%s", got, d.stderr.String())
+	}
+}
+
+// TestFailover: the primary btcd is down, so the next backend serves the
+// sync, and the page and API say so. With verify = 2 the third backend
+// (Esplora) still cross-checks the figures.
+func TestFailover(t *testing.T) {
+	n := chaintest.StartTB(t, chaintest.Options{}).T(t)
+	k := n.NewKey(chaintest.P2TR)
+	n.Pay(chaintest.Output{Script: k.Script, Value: 7_000_000})
+	n.Mine()
+	esp := esploratest.Start(t, n.Node)
+	dead := deadURL(t)
+
+	tests := []struct {
+		name, verify, backends string
+		sources                int
+	}{
+		{"no cross-check", "", btcdBackend(dead, n.Node) + "[[backends]]\n" + esploraBackend(esp.URL, "10s"), 0},
+		{"verify 2", "verify = 2\n", btcdBackend(dead, n.Node) + "[[backends]]\n" + esploraBackend(esp.URL, "10s") +
+			"[[backends]]\n" + btcdBackend(n.RPCAddr, n.Node), 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := writeWatchlistWith(t, dir, tt.backends, "ledger.db", []entitySpec{{"reserve", []*chaintest.Key{k}}})
+			body, _ := os.ReadFile(cfg)
+			os.WriteFile(cfg, append([]byte(tt.verify), body...), 0o644)
+			d := startTestDaemon(t, cfg)
+			h := n.Height()
+			s := d.waitSummary(t, "a sync served by Esplora", func(s verifySummary) bool {
+				return s.AsOf.Height == h && s.Sync.LastAttempt != nil && s.Sync.LastAttempt.OK
+			})
+			a := s.Sync.LastAttempt
+			want := "served by esplora " + esp.URL + " because btcd http://" + dead + " failed: "
+			if !strings.HasPrefix(a.Failover, want) || !strings.HasPrefix(a.Backend, "esplora ") || s.Total != 7_000_000 {
+				t.Errorf("last attempt %+v, total %d; want failover note %q…", a, s.Total, want)
+			}
+			switch {
+			case tt.sources == 0 && s.Verification != nil:
+				t.Errorf("verification %+v without verify", s.Verification)
+			case tt.sources > 0 && (s.Verification == nil || s.Verification.Sources != tt.sources):
+				t.Errorf("verification %+v, want %d sources", s.Verification, tt.sources)
+			}
+			if page := d.get(t, "/"); !strings.Contains(page, "Last sync served by esplora") {
+				t.Error("home page does not say which backend served the sync")
+			}
+		})
+	}
+}
+
+// TestSyncCommandVerified: the one-shot `sync` publishes only figures the
+// backends agree on, says what it checked, and exits 1 while a
+// disagreement holds the new block back.
+func TestSyncCommandVerified(t *testing.T) {
+	n := chaintest.StartTB(t, chaintest.Options{}).T(t)
+	k := n.NewKey(chaintest.P2PKH)
+	n.Pay(chaintest.Output{Script: k.Script, Value: 3_000_000})
+	n.Mine()
+	esp := esploratest.Start(t, n.Node)
+	proxy := newFaultProxy(t, esp.URL)
+	dir := t.TempDir()
+	backends := btcdBackend(n.RPCAddr, n.Node) + "[[backends]]\n" + esploraBackend(proxy.URL, "10s")
+	cfg := writeWatchlistWith(t, dir, backends, "ledger.db", []entitySpec{{"reserve", []*chaintest.Key{k}}})
+	body, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, append([]byte("verify = 2\n"), body...), 0o644)
+
+	asOf := func() (int64, int64) {
+		t.Helper()
+		var b watcher.Balances
+		if err := json.Unmarshal([]byte(mustCLI(t, "balances", "-config", cfg, "-json")), &b); err != nil {
+			t.Fatal(err)
+		}
+		return b.AsOf.Height, b.Entities[0].ConfirmedSat
+	}
+	h1 := n.Height()
+	if out := mustCLI(t, "sync", "-config", cfg, "-log-level", "error"); !strings.Contains(out,
+		fmt.Sprintf("checked against 2 independent sources at block %d", h1)) {
+		t.Errorf("sync printed %q", out)
+	}
+
+	tx := n.Pay(chaintest.Output{Script: k.Script, Value: 2_000})
+	proxy.set(hideTx(proxy, k.Script, tx.TxHash(), 2_000))
+	n.Mine()
+	_, stderr, code := runCLI(t, "sync", "-config", cfg, "-log-level", "error")
+	if code != 1 || !strings.Contains(stderr, "figures held back, not published: the balance of reserve at block") {
+		t.Errorf("sync with a lying source: exit %d, stderr %q", code, stderr)
+	}
+	if h, sat := asOf(); h != h1 || sat != 3_000_000 {
+		t.Errorf("after the disputed sync: block %d, %d sat; want %d, 3000000", h, sat, h1)
+	}
+
+	proxy.set(nil)
+	h2 := n.Height()
+	if out := mustCLI(t, "sync", "-config", cfg, "-log-level", "error"); !strings.Contains(out,
+		fmt.Sprintf("checked against 2 independent sources at block %d", h2)) {
+		t.Errorf("sync printed %q", out)
+	}
+	if h, sat := asOf(); h != h2 || sat != 3_002_000 {
+		t.Errorf("after agreement: block %d, %d sat; want %d, 3002000", h, sat, h2)
+	}
+}
