@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/btcsuite/btcd/chainhash/v2"
 )
 
 // BlockAtOrBefore returns the highest stored block at or below maxHeight
@@ -72,20 +74,15 @@ func (s *Store) LastActivity(ctx context.Context, height int64) (map[int64]Block
 	return out, nil
 }
 
-// queryHistoryRows reads one row per (script, transaction): no GROUP BY
-// and no ORDER BY, which SQLite would answer with two temporary B-trees;
-// txs through the covering index txs_web (without INDEXED BY the planner
-// takes the txid key and reads every transaction's row, raw bytes and
-// all); and blocks joined by height (their key) rather than by hash. The
-// hash is still compared, with the index on it disabled by the unary +.
+// queryHistoryRows reads one row per (script, transaction) from
+// script_history, which holds the block and transaction columns beside
+// the script's: one range scan per script in chain order, with no join
+// and no GROUP BY or ORDER BY (SQLite would answer them with temporary
+// B-trees; the rows are summed and merged in Go).
 const queryHistoryRows = `
-SELECT t.txid, t.height, t.block_hash, b.time, t.pos,
-       st.received, st.spent, st.n_in, st.n_out,
-       t.n_in, t.n_out, t.out_total, t.coinbase
-FROM script_txs st
-JOIN txs t INDEXED BY txs_web ON t.txid = st.txid
-JOIN blocks b ON b.height = t.height AND +b.hash = t.block_hash
-WHERE st.script_id IN (%s) AND t.height <= ?`
+SELECT txid, height, block_hash, time, pos, received, spent, n_in, n_out, tx_n_in, tx_n_out, out_total, coinbase
+FROM script_history
+WHERE script_id IN (%s) AND height >= ? AND height <= ?`
 
 // HistoryForPages returns the same transactions as History, in the same
 // order and with the same sums, for the dashboard: the rows are read in
@@ -93,36 +90,28 @@ WHERE st.script_id IN (%s) AND t.height <= ?`
 // an entity with thousands of transactions than letting SQLite group and
 // sort them.
 func (s *Store) HistoryForPages(ctx context.Context, scriptIDs []int64, height int64) ([]HistoryTx, error) {
+	return s.HistoryBetween(ctx, scriptIDs, 0, height)
+}
+
+// HistoryBetween is HistoryForPages restricted to the blocks from height
+// lo to hi: the rows of one page of flows, read without the rest.
+func (s *Store) HistoryBetween(ctx context.Context, scriptIDs []int64, lo, hi int64) ([]HistoryTx, error) {
 	if len(scriptIDs) == 0 {
 		return nil, nil
 	}
-	args := make([]any, 0, len(scriptIDs)+1)
-	for _, id := range scriptIDs {
-		args = append(args, id)
-	}
-	args = append(args, height)
-	marks := strings.TrimSuffix(strings.Repeat("?,", len(scriptIDs)), ",")
-	// The number of rows, from the key of script_txs alone, so that the
-	// rows are read into one allocation rather than a growing slice.
+	args, marks := idArgs(scriptIDs)
+	// The number of rows, from the key of script_history alone, so that
+	// the rows are read into one allocation rather than a growing slice.
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM script_txs WHERE script_id IN (`+marks+`)`,
-		args[:len(scriptIDs)]...).Scan(&n); err != nil {
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM script_history WHERE script_id IN (`+marks+
+		`) AND height >= ? AND height <= ?`, append(args, lo, hi)...).Scan(&n); err != nil {
 		return nil, fmt.Errorf("store: history: %w", err)
 	}
-	out, err := s.historyRows(ctx, fmt.Sprintf(queryHistoryRows, marks), args, n)
+	out, err := s.historyRows(ctx, fmt.Sprintf(queryHistoryRows, marks), append(args, lo, hi), n)
 	if err != nil {
 		return nil, fmt.Errorf("store: history: %w", err)
 	}
-	// Sorted through an index, so that the sort moves 4 bytes, not the
-	// whole row.
-	idx := make([]int32, len(out))
-	for i := range idx {
-		idx[i] = int32(i)
-	}
-	slices.SortFunc(idx, func(i, j int32) int {
-		a, b := &out[i], &out[j]
-		return cmp.Or(cmp.Compare(a.Height, b.Height), cmp.Compare(a.Pos, b.Pos), bytes.Compare(a.Txid[:], b.Txid[:]))
-	})
+	idx := chainOrder(len(out), func(i int32) (int64, int64, *chainhash.Hash) { return out[i].Height, out[i].Pos, &out[i].Txid })
 	// A transaction touching several of the scripts has one row each:
 	// they are now adjacent, and are summed into one.
 	sorted := make([]HistoryTx, 0, len(out))
@@ -141,9 +130,45 @@ func (s *Store) HistoryForPages(ctx context.Context, scriptIDs []int64, height i
 	return sorted, nil
 }
 
-// queryBalancesForPages is queryBalances reading txs through the covering
-// index txs_web, so that no transaction's row (raw bytes and all) is read.
-var queryBalancesForPages = strings.Replace(queryBalances, "JOIN txs t ON", "JOIN txs t INDEXED BY txs_web ON", 1)
+// chainOrder returns the indexes 0..n-1 in chain order (height, position,
+// txid) of the rows key describes. Sorting indexes moves 4 bytes, not the
+// whole row.
+func chainOrder(n int, key func(int32) (height, pos int64, txid *chainhash.Hash)) []int32 {
+	idx := make([]int32, n)
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	slices.SortFunc(idx, func(i, j int32) int {
+		ha, pa, ta := key(i)
+		hb, pb, tb := key(j)
+		return cmp.Or(cmp.Compare(ha, hb), cmp.Compare(pa, pb), bytes.Compare(ta[:], tb[:]))
+	})
+	return idx
+}
+
+// idArgs returns script ids as query arguments and their placeholders.
+func idArgs(ids []int64) ([]any, string) {
+	args := make([]any, 0, len(ids)+2)
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	return args, strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",")
+}
+
+// queryBalancesForPages answers queryBalances without its join: the
+// confirmed figures from script_history, the unconfirmed ones as each
+// script's total over script_txs minus its confirmed total (a row of
+// script_txs is either confirmed, and in script_history, or not). Both
+// tables are read in key order, grouped by their first key column.
+const queryBalancesForPages = `
+SELECT a.script_id, COALESCE(h.confirmed, 0), a.total - COALESCE(h.ever, 0), COALESCE(h.n, 0), COALESCE(h.last, -1)
+FROM (SELECT script_id, SUM(received - spent) AS total FROM script_txs GROUP BY script_id) a
+LEFT JOIN (SELECT script_id,
+                  SUM(CASE WHEN height <= ?1 THEN received - spent ELSE 0 END) AS confirmed,
+                  SUM(received - spent) AS ever,
+                  COUNT(CASE WHEN height <= ?1 THEN 1 END) AS n,
+                  MAX(CASE WHEN height <= ?1 THEN height END) AS last
+           FROM script_history GROUP BY script_id) h ON h.script_id = a.script_id`
 
 // BalancesForPages returns what Balances returns, read for the dashboard,
 // which reads every balance again after each sync.
@@ -204,21 +229,51 @@ func (s *Store) BlocksAtHeights(ctx context.Context, heights []int64) (map[int64
 	return out, nil
 }
 
-// historyRows runs queryHistoryRows on the driver's connection itself:
-// reading ten thousand rows through database/sql's Scan (a conversion
-// by reflection per value) costs a fifth more than the query.
+// historyRows reads queryHistoryRows' rows through rawQuery.
 func (s *Store) historyRows(ctx context.Context, q string, args []any, capHint int) ([]HistoryTx, error) {
+	out := make([]HistoryTx, 0, capHint)
+	var n [13]int64 // the integer columns, all but txid and block hash
+	err := s.rawQuery(ctx, q, args, 13, func(v []driver.Value) error {
+		for i := range v {
+			if i == 0 || i == 2 {
+				continue
+			}
+			x, ok := v[i].(int64)
+			if !ok {
+				return fmt.Errorf("column %d is %T, not an integer", i, v[i])
+			}
+			n[i] = x
+		}
+		h := HistoryTx{Height: n[1], Time: time.Unix(n[3], 0).UTC(), Pos: n[4], Received: n[5], Spent: n[6],
+			OwnIn: n[7], OwnOut: n[8], NIn: n[9], NOut: n[10], OutTotal: n[11], Coinbase: n[12] != 0}
+		txid, ok1 := v[0].([]byte)
+		bh, ok2 := v[2].([]byte)
+		if !ok1 || !ok2 || len(txid) != len(h.Txid) || len(bh) != len(h.BlockHash) {
+			return fmt.Errorf("txid or block hash is not %d bytes", len(h.Txid))
+		}
+		copy(h.Txid[:], txid)
+		copy(h.BlockHash[:], bh)
+		out = append(out, h)
+		return nil
+	})
+	return out, err
+}
+
+// rawQuery runs q on the driver's connection itself and calls row with
+// each row's ncols values: reading ten thousand rows through
+// database/sql's Scan (a conversion by reflection per value) costs a
+// fifth more than the query.
+func (s *Store) rawQuery(ctx context.Context, q string, args []any, ncols int, row func([]driver.Value) error) error {
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer conn.Close()
 	named := make([]driver.NamedValue, len(args))
 	for i, a := range args {
 		named[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
 	}
-	out := make([]HistoryTx, 0, capHint)
-	err = conn.Raw(func(dc any) error {
+	return conn.Raw(func(dc any) error {
 		qc, ok := dc.(driver.QueryerContext)
 		if !ok {
 			return errors.New("the SQLite driver cannot query")
@@ -228,35 +283,19 @@ func (s *Store) historyRows(ctx context.Context, q string, args []any, capHint i
 			return err
 		}
 		defer rows.Close()
-		v := make([]driver.Value, 13)
+		if n := len(rows.Columns()); n != ncols {
+			return fmt.Errorf("query gives %d columns, want %d", n, ncols)
+		}
+		v := make([]driver.Value, ncols)
 		for {
 			if err := rows.Next(v); err == io.EOF {
 				return nil
 			} else if err != nil {
 				return err
 			}
-			var n [13]int64 // the integer columns, all but txid and block hash
-			for i := range v {
-				if i == 0 || i == 2 {
-					continue
-				}
-				x, ok := v[i].(int64)
-				if !ok {
-					return fmt.Errorf("column %d is %T, not an integer", i, v[i])
-				}
-				n[i] = x
+			if err := row(v); err != nil {
+				return err
 			}
-			h := HistoryTx{Height: n[1], Time: time.Unix(n[3], 0).UTC(), Pos: n[4], Received: n[5], Spent: n[6],
-				OwnIn: n[7], OwnOut: n[8], NIn: n[9], NOut: n[10], OutTotal: n[11], Coinbase: n[12] != 0}
-			txid, ok1 := v[0].([]byte)
-			bh, ok2 := v[2].([]byte)
-			if !ok1 || !ok2 || len(txid) != len(h.Txid) || len(bh) != len(h.BlockHash) {
-				return fmt.Errorf("txid or block hash is not %d bytes", len(h.Txid))
-			}
-			copy(h.Txid[:], txid)
-			copy(h.BlockHash[:], bh)
-			out = append(out, h)
 		}
 	})
-	return out, err
 }

@@ -123,6 +123,7 @@ func (e *Engine) historyStep(ctx context.Context, st *syncState, idx []int, hist
 	var order []chainhash.Hash
 	ahead := make([]bool, len(idx))
 	aheadTxs := map[chainhash.Hash]bool{}
+	var highest int64 // the highest height above this sync's tip
 	chunkWatch := map[string]int64{}
 	for i, j := range idx {
 		chunkWatch[e.scripts[j].Key()] = st.ids[j]
@@ -130,6 +131,7 @@ func (e *Engine) historyStep(ctx context.Context, st *syncState, idx []int, hist
 			if it.Confirmed() && it.Height > st.tip.Height {
 				ahead[i] = true // newer than this sync's tip: next sync
 				aheadTxs[it.Txid] = true
+				highest = max(highest, it.Height)
 				continue
 			}
 			if prev, ok := items[it.Txid]; ok {
@@ -144,6 +146,9 @@ func (e *Engine) historyStep(ctx context.Context, st *syncState, idx []int, hist
 			items[it.Txid] = it
 			order = append(order, it.Txid)
 		}
+	}
+	if err := e.checkAbove(ctx, highest); err != nil {
+		return step, err
 	}
 	txs, err := e.rawTxs(ctx, st, order, items)
 	if err != nil {

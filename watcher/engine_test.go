@@ -186,16 +186,15 @@ type want struct {
 }
 
 func (m *model) want(script []byte) want {
-	s := string(script)
-	w := want{confirmed: m.fundedSat[s], txCount: m.fundedN[s]}
+	w := want{confirmed: m.fundedSat[string(script)], txCount: m.fundedN[string(script)]}
 	for _, mt := range m.confirmed {
-		if d, ok := m.delta(mt.tx)[s]; ok {
+		if d, ok := m.delta(mt.tx)[string(script)]; ok {
 			w.confirmed += d
 			w.txCount++
 		}
 	}
 	for _, tx := range m.pending {
-		w.unconfirmed += m.delta(tx)[s]
+		w.unconfirmed += m.delta(tx)[string(script)]
 	}
 	return w
 }

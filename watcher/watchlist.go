@@ -1,6 +1,7 @@
 package watcher
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -62,7 +63,7 @@ func LoadWatchlist(path string) (*Watchlist, error) {
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return nil, Problems{{File: path, Line: pe.Position.Line, Msg: "TOML syntax: " + pe.Message}}
+			return nil, Problems{{File: path, Line: syntaxLine(data, pe), Msg: "TOML syntax: " + pe.Message}}
 		}
 		return nil, Problems{{File: path, Msg: err.Error()}}
 	}
@@ -80,6 +81,16 @@ func LoadWatchlist(path string) (*Watchlist, error) {
 		return nil, problems
 	}
 	return w, nil
+}
+
+// syntaxLine is the line of a TOML syntax error, counted from its byte
+// offset: the TOML library reports a line one too low for errors at the
+// end of the input (0 for `"\` on line 1).
+func syntaxLine(data []byte, pe toml.ParseError) int {
+	if s := pe.Position.Start; s >= 0 && s <= len(data) {
+		return 1 + bytes.Count(data[:s], []byte("\n"))
+	}
+	return max(1, pe.Position.Line)
 }
 
 // place fills the Line fields and makes relative paths absolute.

@@ -68,3 +68,35 @@ func FuzzLoadWatchlist(f *testing.F) {
 		}
 	})
 }
+
+// TestSyntaxErrorLines checks the line of TOML syntax errors, at the end
+// of the input too, where the TOML library itself reports one line too
+// low (found by FuzzLoadWatchlist).
+func TestSyntaxErrorLines(t *testing.T) {
+	tests := []struct {
+		name, toml string
+		line       int
+	}{
+		{"unterminated escape on line 1", "\"\\", 1},
+		{"unterminated escape on line 2", "network = \"regtest\"\nx = \"\\", 2},
+		{"unterminated escape after a blank line", "network = \"regtest\"\n\n\"\\", 3},
+		{"newline in a string", "network = \"mainnet\n", 1},
+		{"bad value mid-file", "network = \"regtest\"\nx = =\n[store]\n", 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "watchlist.toml")
+			if err := os.WriteFile(path, []byte(tt.toml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := LoadWatchlist(path)
+			var ps Problems
+			if !errors.As(err, &ps) || len(ps) != 1 || !strings.HasPrefix(ps[0].Msg, "TOML syntax") {
+				t.Fatalf("error %v, want one TOML syntax problem", err)
+			}
+			if ps[0].Line != tt.line {
+				t.Errorf("%q at line %d, want %d", ps[0].Error(), ps[0].Line, tt.line)
+			}
+		})
+	}
+}

@@ -45,16 +45,30 @@ func (s *Server) handleEntityPage(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return nil, err
 		}
-		// Newest first: the n-th flow of the period counted from the end.
-		flows := make([]flowJSON, 0, flowsPerPage)
+		// Newest first: the n-th flow of the period counted from the end;
+		// the page's flows are read in full, the others not at all.
+		var shown []int
 		for i, n := len(d.txs)-1, 0; i >= 0 && n < pg.Last; i-- {
-			t := &d.txs[i]
-			if !in(t) {
+			if !in(&d.txs[i]) {
 				continue
 			}
-			if n++; n < pg.First {
-				continue
+			if n++; n >= pg.First {
+				shown = append(shown, i)
 			}
+		}
+		var full []watcher.HistoryTx
+		if len(shown) > 0 {
+			lo := shown[len(shown)-1]
+			if full, err = s.txsBetween(ctx, v.snap, d, lo, shown[0]); err != nil {
+				return nil, err
+			}
+			for k, i := range shown {
+				shown[k] = i - lo
+			}
+		}
+		flows := make([]flowJSON, 0, len(shown))
+		for _, i := range shown {
+			t := &full[i]
 			f := flowJSON{Txid: t.Txid, Height: t.Height, BlockHash: t.BlockHash, Time: t.Time, Kind: t.Kind,
 				DeltaSat: t.DeltaSat, BalanceSat: t.BalanceSat, FeeSat: t.FeeSat}
 			if u := s.explorerURL(t.Txid); u != "" {

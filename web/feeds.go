@@ -70,7 +70,11 @@ func (s *Server) handleFeed(w http.ResponseWriter, r *http.Request) {
 			if err != nil {
 				return nil, err
 			}
-			items = append(items, latest(d, i)...)
+			li, err := s.latest(ctx, v.snap, d, i)
+			if err != nil {
+				return nil, err
+			}
+			items = append(items, li...)
 		}
 		return s.atom(v, items, "treasurywatch: movements of watched public holdings", "/feed.atom", "/")
 	})
@@ -84,18 +88,30 @@ func (s *Server) handleEntityFeed(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return nil, err
 		}
+		items, err := s.latest(ctx, v.snap, d, 0)
+		if err != nil {
+			return nil, err
+		}
 		path := "/entity/" + url.PathEscape(d.ent.ID)
-		return s.atom(v, latest(d, 0), "treasurywatch: movements of "+d.ent.Name, path+"/feed.atom", path)
+		return s.atom(v, items, "treasurywatch: movements of "+d.ent.Name, path+"/feed.atom", path)
 	})
 }
 
 // latest returns an entity's newest flows, newest first.
-func latest(d *entityData, order int) []feedItem {
-	var out []feedItem
-	for i := len(d.txs) - 1; i >= 0 && len(out) < feedEntries; i-- {
-		out = append(out, feedItem{d: d, tx: d.txs[i], order: order})
+func (s *Server) latest(ctx context.Context, snap *snapshot, d *entityData, order int) ([]feedItem, error) {
+	n := len(d.txs)
+	if n == 0 {
+		return nil, nil
 	}
-	return out
+	txs, err := s.txsBetween(ctx, snap, d, max(0, n-feedEntries), n-1)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]feedItem, 0, len(txs))
+	for i := len(txs) - 1; i >= 0; i-- {
+		out = append(out, feedItem{d: d, tx: txs[i], order: order})
+	}
+	return out, nil
 }
 
 // atom renders items (newest first, at most feedEntries) as a feed.

@@ -57,9 +57,13 @@ func (s *Server) flows(ctx context.Context, v *view, r *http.Request) (*flowsJSO
 	if err != nil {
 		return nil, err
 	}
+	full, err := s.fullHistory(ctx, v.snap, d)
+	if err != nil {
+		return nil, err
+	}
 	out := &flowsJSON{Entity: d.ent.ID, AsOf: v.snap.asOf, From: timePtr(rng.From), To: timePtr(rng.To), Kinds: kinds,
 		Flows: []flowJSON{}}
-	for _, t := range d.txs {
+	for _, t := range full.txs {
 		if !inRange(t.Time, rng.From, rng.To) || (set != nil && !set[t.Kind]) {
 			continue
 		}

@@ -8,10 +8,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -48,13 +51,15 @@ func TestSlowHeaderClientIsCut(t *testing.T) {
 	l := regtest(t)
 	const timeout = 300 * time.Millisecond
 	base := openServer(t, newServer(t, l, Config{Listen: "127.0.0.1:0", ReadHeaderTimeout: timeout}))
+	// The server's clock starts when it accepts, after the dial began:
+	// timed from before the dial, the cut can never seem early.
+	start := time.Now()
 	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
 	header := "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + strings.Repeat("a", 200) + "\r\n\r\n"
-	start := time.Now()
 	closed := make(chan error, 1)
 	go func() {
 		_, err := io.Copy(io.Discard, conn) // returns when the server closes
@@ -236,5 +241,61 @@ func TestServerLimitsSet(t *testing.T) {
 		srv.IdleTimeout <= 0 || srv.MaxHeaderBytes != DefaultMaxHeaderBytes {
 		t.Errorf("server limits: ReadHeaderTimeout %v ReadTimeout %v WriteTimeout %v IdleTimeout %v MaxHeaderBytes %d",
 			srv.ReadHeaderTimeout, srv.ReadTimeout, srv.WriteTimeout, srv.IdleTimeout, srv.MaxHeaderBytes)
+	}
+}
+
+// TestInFlightBounded sends three times as many concurrent requests as
+// the middleware serves at once to a handler that holds them: no more
+// than the bound are ever inside it, the others wait their turn, and all
+// are answered once the handler lets go.
+func TestInFlightBounded(t *testing.T) {
+	l := regtest(t)
+	s := newServer(t, l, Config{})
+	limit := max(8, inFlightPerCPU*runtime.GOMAXPROCS(0))
+	var inside, most atomic.Int64
+	release := make(chan struct{})
+	entered := make(chan struct{}, 3*limit)
+	h := s.middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := inside.Add(1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		entered <- struct{}{}
+		<-release
+		inside.Add(-1)
+		w.WriteHeader(http.StatusOK)
+	}))
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	codes := make(chan int, 3*limit)
+	for range 3 * limit {
+		go func() {
+			res, err := http.Get(srv.URL + "/api/v1/summary")
+			if err != nil {
+				codes <- 0
+				return
+			}
+			res.Body.Close()
+			codes <- res.StatusCode
+		}()
+	}
+	for range limit {
+		<-entered // the first `limit` requests are inside
+	}
+	// Give the others every chance to get in too, were there no bound.
+	for range 50 {
+		runtime.Gosched()
+		time.Sleep(time.Millisecond)
+	}
+	if got := most.Load(); got != int64(limit) {
+		t.Errorf("%d requests inside at once, want the bound %d", got, limit)
+	}
+	close(release)
+	for range 3 * limit {
+		if code := <-codes; code != http.StatusOK {
+			t.Errorf("a waiting request got %d", code)
+		}
+	}
+	if got := most.Load(); got != int64(limit) {
+		t.Errorf("%d requests inside at once, want at most %d", got, limit)
 	}
 }

@@ -54,10 +54,15 @@ func (s *Server) history(ctx context.Context, v *view, r *http.Request) (*histor
 	if err != nil {
 		return nil, err
 	}
+	// The points name their blocks' hashes: the series of the full history.
+	full, err := s.fullHistory(ctx, v.snap, d)
+	if err != nil {
+		return nil, err
+	}
 	out := &historyJSON{Entity: d.ent.ID, AsOf: v.snap.asOf, Interval: interval, From: timePtr(rng.From),
 		To: timePtr(rng.To), Points: []historyPointJSON{}}
 	if interval == "block" {
-		for _, p := range d.series.pts {
+		for _, p := range full.series.pts {
 			if inRange(p.Time, rng.From, rng.To) {
 				out.Points = append(out.Points, pointJSON(p.Time.Format(time.DateOnly), p, p.Delta, p.Txs))
 			}
@@ -68,7 +73,7 @@ func (s *Server) history(ctx context.Context, v *view, r *http.Request) (*histor
 	if !rng.To.IsZero() && rng.To.Before(to) {
 		to = rng.To
 	}
-	for _, dp := range d.series.days(rng.From, to) {
+	for _, dp := range full.series.days(rng.From, to) {
 		out.Points = append(out.Points, pointJSON(dp.Date, dp.At, dp.Delta, dp.Txs))
 	}
 	return out, nil

@@ -2,16 +2,20 @@ package web
 
 import (
 	"context"
+	"time"
 
+	"github.com/btcsuite/btcd/chainhash/v2"
+	"github.com/treasurywatch/treasurywatch/store"
 	"github.com/treasurywatch/treasurywatch/watcher"
 )
 
-// entityHistory reads an entity's confirmed history at the snapshot's
-// block, as watcher.Ledger.EntityHistory states it (same transactions,
-// order, deltas, balances, flows and fees), through the store's faster
-// read for pages. A sync that published another block meanwhile yields
-// errMoved, so that the answer is started again on the new ledger.
-func (s *Server) entityHistory(ctx context.Context, snap *snapshot, e *watcher.Entity) ([]watcher.HistoryTx, error) {
+// loadEntity reads an entity's confirmed history at the snapshot's block,
+// as watcher.Ledger.EntityHistory states it (same transactions, order,
+// deltas, balances and flows), with what the aggregates need of each
+// transaction, and its last transaction in full. A sync that published
+// another block meanwhile yields errMoved, so that the answer is started
+// again on the new ledger.
+func (s *Server) loadEntity(ctx context.Context, snap *snapshot, e *watcher.Entity) (*entityData, error) {
 	ids := make([]int64, 0, len(e.Addresses))
 	for _, a := range e.Addresses {
 		id, ok, err := s.st.ScriptID(ctx, a.Address.Script)
@@ -22,20 +26,103 @@ func (s *Server) entityHistory(ctx context.Context, snap *snapshot, e *watcher.E
 			ids = append(ids, id)
 		}
 	}
-	rows, err := s.st.HistoryForPages(ctx, ids, snap.asOf.Height)
+	rows, err := s.st.EntityTxs(ctx, ids, snap.asOf.Height)
 	if err != nil {
 		return nil, err
 	}
-	b, _, _, ok, err := s.st.SyncState(ctx)
+	if err := s.stillAt(ctx, snap); err != nil {
+		return nil, err
+	}
+	txs := make([]watcher.HistoryTx, len(rows))
+	txids := make([]chainhash.Hash, len(rows))
+	var bal int64
+	for i, r := range rows {
+		bal += r.Delta
+		txs[i] = watcher.HistoryTx{Height: r.Height, Time: time.Unix(r.Time, 0).UTC(), DeltaSat: r.Delta, BalanceSat: bal,
+			Kind: watcher.Classify(r.OwnIn, r.NIn, r.OwnOut, r.NOut)}
+		txids[i] = r.Txid
+	}
+	d := newEntityData(e, snap.entities[e.ID], txs)
+	d.ids, d.txids = ids, txids
+	if n := len(txs); n > 0 {
+		last, err := s.txsBetween(ctx, snap, d, n-1, n-1)
+		if err != nil {
+			return nil, err
+		}
+		d.last = &last[0]
+	}
+	return d, nil
+}
+
+// txsBetween returns d.txs[a..b] (b included) in full: with txid, block
+// hash and fee, read for the blocks they are in.
+func (s *Server) txsBetween(ctx context.Context, snap *snapshot, d *entityData, a, b int) ([]watcher.HistoryTx, error) {
+	// The whole blocks of a and b: from i0, the first transaction in a's
+	// block, to i1, the last in b's.
+	i0, i1 := a, b
+	for i0 > 0 && d.txs[i0-1].Height == d.txs[a].Height {
+		i0--
+	}
+	for i1+1 < len(d.txs) && d.txs[i1+1].Height == d.txs[b].Height {
+		i1++
+	}
+	rows, err := s.st.HistoryBetween(ctx, d.ids, d.txs[a].Height, d.txs[b].Height)
 	if err != nil {
 		return nil, err
 	}
-	if !ok || b.Height != snap.asOf.Height || b.Hash.String() != snap.asOf.Hash {
+	if err := s.stillAt(ctx, snap); err != nil {
+		return nil, err
+	}
+	if len(rows) != i1-i0+1 {
 		return nil, errMoved
 	}
+	for i, r := range rows {
+		if r.Txid != d.txids[i0+i] {
+			return nil, errMoved
+		}
+	}
+	var bal0 int64
+	if i0 > 0 {
+		bal0 = d.txs[i0-1].BalanceSat
+	}
+	return fullTxs(rows, bal0)[a-i0 : b-i0+1], nil
+}
+
+// fullHistory returns d's whole history in full, read once per snapshot,
+// for the answers listing every transaction.
+func (s *Server) fullHistory(ctx context.Context, snap *snapshot, d *entityData) (*fullHistory, error) {
+	return d.full.get(func() (*fullHistory, error) {
+		rows, err := s.st.HistoryForPages(ctx, d.ids, snap.asOf.Height)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.stillAt(ctx, snap); err != nil {
+			return nil, err
+		}
+		txs := fullTxs(rows, 0)
+		return &fullHistory{txs: txs, series: newSeries(txs)}, nil
+	})
+}
+
+// stillAt returns errMoved if the published block is no longer the
+// snapshot's.
+func (s *Server) stillAt(ctx context.Context, snap *snapshot) error {
+	b, _, _, ok, err := s.st.SyncState(ctx)
+	if err != nil {
+		return err
+	}
+	if !ok || b.Height != snap.asOf.Height || b.Hash.String() != snap.asOf.Hash {
+		return errMoved
+	}
+	return nil
+}
+
+// fullTxs states rows, a run of an entity's history after the balance
+// bal0, as watcher.Ledger.EntityHistory does.
+func fullTxs(rows []store.HistoryTx, bal0 int64) []watcher.HistoryTx {
 	out := make([]watcher.HistoryTx, len(rows))
 	fees := make([]int64, len(rows)) // one allocation for every known fee
-	var bal int64
+	bal := bal0
 	var blockHash string
 	for i, r := range rows {
 		delta := r.Received - r.Spent
@@ -51,7 +138,7 @@ func (s *Server) entityHistory(ctx context.Context, snap *snapshot, e *watcher.E
 		}
 		out[i] = t
 	}
-	return out, nil
+	return out
 }
 
 // balances reads every entity's and address's balance at the published

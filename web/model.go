@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/btcsuite/btcd/chainhash/v2"
 	"github.com/treasurywatch/treasurywatch/watcher"
 )
 
@@ -73,14 +74,29 @@ func (s series) balance(i int) int64 {
 }
 
 // entityData is an entity's history and what the pages and API derive
-// from it, computed once per snapshot.
+// from it, computed once per snapshot. txs holds every confirmed
+// transaction with what the aggregates need (height, time, delta,
+// balance, kind) but not its txid string, block hash or fee: those are
+// read for the transactions shown (flows, last movement), and the whole
+// history with them when an answer lists every transaction (history).
 type entityData struct {
 	ent    *watcher.Entity
 	bal    *watcher.EntityBalance
-	txs    []watcher.HistoryTx // oldest first
-	series series
-	months []month // oldest first
+	ids    []int64             // the store's script ids of the entity's addresses
+	txs    []watcher.HistoryTx // oldest first; Txid, BlockHash and FeeSat unset
+	txids  []chainhash.Hash    // txs' txids
+	last   *watcher.HistoryTx  // the last transaction in full; nil when none
+	series series              // points without block hashes
+	months []month             // oldest first
 	kinds  kindsOnce
+	full   lazy[*fullHistory]
+}
+
+// fullHistory is an entity's history with every field, and its series
+// with block hashes.
+type fullHistory struct {
+	txs    []watcher.HistoryTx
+	series series
 }
 
 // kindsOnce builds kinds, by txid, when an address page first needs
@@ -94,8 +110,8 @@ type kindsOnce struct {
 func (d *entityData) kindsByTxid() map[string]watcher.Flow {
 	d.kinds.once.Do(func() {
 		d.kinds.kinds = make(map[string]watcher.Flow, len(d.txs))
-		for _, t := range d.txs {
-			d.kinds.kinds[t.Txid] = t.Kind
+		for i, t := range d.txs {
+			d.kinds.kinds[d.txids[i].String()] = t.Kind
 		}
 	})
 	return d.kinds.kinds
@@ -125,15 +141,20 @@ var flowIndex = map[watcher.Flow]int{watcher.Inflow: 0, watcher.Outflow: 1, watc
 // allFlows lists the flows in the order of flowIndex.
 var allFlows = []watcher.Flow{watcher.Inflow, watcher.Outflow, watcher.Internal, watcher.Mixed}
 
+// newEntityData derives the series and months of txs, oldest first.
 func newEntityData(ent *watcher.Entity, bal *watcher.EntityBalance, txs []watcher.HistoryTx) *entityData {
 	d := &entityData{ent: ent, bal: bal, txs: txs, series: newSeries(txs)}
 	byMonth := map[string]*month{}
+	var m *month // the month of the previous transaction, usually this one's too
+	var my, mm int
 	for _, t := range txs {
-		key := t.Time.UTC().Format("2006-01")
-		m, ok := byMonth[key]
-		if !ok {
-			m = &month{Month: key}
-			byMonth[key] = m
+		if y, mo, _ := t.Time.UTC().Date(); m == nil || y != my || int(mo) != mm {
+			my, mm = y, int(mo)
+			key := t.Time.UTC().Format("2006-01")
+			if m = byMonth[key]; m == nil {
+				m = &month{Month: key}
+				byMonth[key] = m
+			}
 		}
 		switch t.Kind {
 		case watcher.Inflow:
@@ -157,15 +178,6 @@ func newEntityData(ent *watcher.Entity, bal *watcher.EntityBalance, txs []watche
 	return d
 }
 
-// change is an entity's balance now against its balance at the last
-// block at or before now minus a period.
-type change struct {
-	Period  string
-	Since   *watcher.AsOf // nil: the ledger knows no block that old
-	Balance int64         // at Since
-	Change  int64
-}
-
 // period is one of the comparison windows of the overview.
 type period struct {
 	name string
@@ -180,12 +192,7 @@ var changePeriods = []period{
 }
 
 // lastMovement is the entity's last transaction, nil when it has none.
-func (d *entityData) lastMovement() *watcher.HistoryTx {
-	if len(d.txs) == 0 {
-		return nil
-	}
-	return &d.txs[len(d.txs)-1]
-}
+func (d *entityData) lastMovement() *watcher.HistoryTx { return d.last }
 
 // dayPoint is the balance at the end of one UTC day, stated at the last
 // block that changed it.

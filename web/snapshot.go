@@ -157,11 +157,7 @@ func (s *Server) entity(ctx context.Context, snap *snapshot, id string) (*entity
 		if !ok {
 			return nil, fmt.Errorf("entity %q: %w", id, watcher.ErrUnknown)
 		}
-		txs, err := s.entityHistory(ctx, snap, &s.wl.Entities[i])
-		if err != nil {
-			return nil, err
-		}
-		return newEntityData(&s.wl.Entities[i], snap.entities[id], txs), nil
+		return s.loadEntity(ctx, snap, &s.wl.Entities[i])
 	})
 }
 

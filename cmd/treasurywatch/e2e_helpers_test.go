@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -167,17 +166,4 @@ func placement(tb testing.TB, n chaintest.T, m *model) map[chainhash.Hash]placed
 		out[mt.txid] = placed{height: b.height, pos: pos, hash: raw.BlockHash, time: b.time}
 	}
 	return out
-}
-
-func decodeHexTx(tb testing.TB, s string) *wire.MsgTx {
-	tb.Helper()
-	raw, err := hex.DecodeString(s)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tx := new(wire.MsgTx)
-	if err := tx.Deserialize(bytes.NewReader(raw)); err != nil {
-		tb.Fatal(err)
-	}
-	return tx
 }

@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,30 +45,10 @@ func TestDaemonAlerts(t *testing.T) {
 		return append([]alert.Payload(nil), posts...)
 	}
 
-	dir := t.TempDir()
-	cfg := writeWatchlist(t, dir, n.Node, "ledger.db", []entitySpec{{"reserve", []*chaintest.Key{k}}})
-	body, _ := os.ReadFile(cfg)
-	body = append(body, []byte("[schedule]\nsync = \"@every 1s\"\n[http]\nlisten = \"127.0.0.1:0\"\n"+
-		"[report_delivery]\nwebhook_url = \""+recv.URL+"\"\n[[alerts]]\nentity = \"reserve\"\nmin_btc = 0.01\n")...)
-	if err := os.WriteFile(cfg, body, 0o644); err != nil {
-		t.Fatal(err)
-	}
-
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	pr, pw := io.Pipe()
-	done := make(chan int, 1)
-	var stderr strings.Builder
-	go func() {
-		done <- Run(ctx, []string{"run", "-config", cfg, "-log-level", "warn"}, pw, &stderr)
-		pw.Close()
-	}()
-	line, err := bufio.NewReader(pr).ReadString('\n')
-	if err != nil {
-		t.Fatalf("no start line: %v", err)
-	}
-	go io.Copy(io.Discard, pr)
-	base := regexp.MustCompile(`http://127\.0\.0\.1:\d+`).FindString(line)
+	cfg := writeWatchlist(t, t.TempDir(), n.Node, "ledger.db", []entitySpec{{"reserve", []*chaintest.Key{k}}})
+	d := startTestDaemon(t, cfg, "[report_delivery]\nwebhook_url = \""+recv.URL+"\"\n[[alerts]]\nentity = \"reserve\"\nmin_btc = 0.01\n",
+		"-log-level", "warn")
+	base := d.base
 
 	// The rule starts at the first synced tip: the payment above is history.
 	tip := n.Height()
@@ -102,15 +79,7 @@ func TestDaemonAlerts(t *testing.T) {
 		t.Errorf("alert %+v; want inflow of 2000000 sat in %s (tx %s)", p, block, pay.TxHash())
 	}
 
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Errorf("run exited %d: %s", code, stderr.String())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("run did not stop after its context ended")
-	}
+	d.stop(t)
 }
 
 // TestCheckAlerts: `check` reports bad [[alerts]] rules with file:line and

@@ -1,15 +1,9 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"regexp"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -35,27 +29,9 @@ func TestDaemonPrice(t *testing.T) {
 	k := n.NewKey(chaintest.P2TR)
 	n.Pay(chaintest.Output{Script: k.Script, Value: 5_000_000})
 	n.Mine()
-	dir := t.TempDir()
-	cfg := writeWatchlist(t, dir, n.Node, "ledger.db", []entitySpec{{"reserve", []*chaintest.Key{k}}})
-	body, _ := os.ReadFile(cfg)
-	os.WriteFile(cfg, append(body, []byte("[schedule]\nsync = \"@every 1s\"\n[http]\nlisten = \"127.0.0.1:0\"\n"+
-		"[price]\nurl = \""+src.URL+"/api/v1\"\ncurrency = \"USD\"\nrefresh = \"@every 1s\"\n")...), 0o644)
-
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	pr, pw := io.Pipe()
-	done := make(chan int, 1)
-	var stderr strings.Builder
-	go func() {
-		done <- Run(ctx, []string{"run", "-config", cfg, "-log-level", "error"}, pw, &stderr)
-		pw.Close()
-	}()
-	line, err := bufio.NewReader(pr).ReadString('\n')
-	if err != nil {
-		t.Fatalf("no start line: %v (stderr %s)", err, stderr.String())
-	}
-	go io.Copy(io.Discard, pr)
-	base := regexp.MustCompile(`http://127\.0\.0\.1:\d+`).FindString(line)
+	cfg := writeWatchlist(t, t.TempDir(), n.Node, "ledger.db", []entitySpec{{"reserve", []*chaintest.Key{k}}})
+	d := startTestDaemon(t, cfg, "[price]\nurl = \""+src.URL+"/api/v1\"\ncurrency = \"USD\"\nrefresh = \"@every 1s\"\n")
+	base := d.base
 
 	type fiat struct{ Currency, Price, Value, Source string }
 	summary := func() (total int64, f *fiat) {
@@ -105,14 +81,5 @@ func TestDaemonPrice(t *testing.T) {
 			t.Fatal("no fiat value after the price source came up")
 		}
 		time.Sleep(100 * time.Millisecond)
-	}
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Errorf("run exited %d: %s", code, stderr.String())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("run did not stop after its context ended")
 	}
 }

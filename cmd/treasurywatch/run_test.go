@@ -1,14 +1,8 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"encoding/json"
-	"io"
 	"net/http"
-	"os"
-	"regexp"
-	"strings"
 	"testing"
 	"time"
 
@@ -24,29 +18,9 @@ func TestDaemon(t *testing.T) {
 	k := n.NewKey(chaintest.P2TR)
 	n.Pay(chaintest.Output{Script: k.Script, Value: 5_000_000})
 	n.Mine()
-	dir := t.TempDir()
-	cfg := writeWatchlist(t, dir, n.Node, "ledger.db", []entitySpec{{"reserve", []*chaintest.Key{k}}})
-	body, _ := os.ReadFile(cfg)
-	os.WriteFile(cfg, append(body, []byte("[schedule]\nsync = \"@every 1s\"\n[http]\nlisten = \"127.0.0.1:0\"\n")...), 0o644)
-
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	pr, pw := io.Pipe()
-	done := make(chan int, 1)
-	var stderr strings.Builder
-	go func() {
-		done <- Run(ctx, []string{"run", "-config", cfg, "-log-level", "warn"}, pw, &stderr)
-		pw.Close()
-	}()
-	line, err := bufio.NewReader(pr).ReadString('\n')
-	if err != nil {
-		t.Fatalf("no start line: %v (stderr %s)", err, stderr.String())
-	}
-	go io.Copy(io.Discard, pr)
-	base := regexp.MustCompile(`http://127\.0\.0\.1:\d+`).FindString(line)
-	if base == "" {
-		t.Fatalf("start line has no URL: %q", line)
-	}
+	cfg := writeWatchlist(t, t.TempDir(), n.Node, "ledger.db", []entitySpec{{"reserve", []*chaintest.Key{k}}})
+	d := startTestDaemon(t, cfg, "", "-log-level", "warn")
+	base := d.base
 
 	summary := func() (height int64, total int64) {
 		t.Helper()
@@ -87,15 +61,7 @@ func TestDaemon(t *testing.T) {
 	n.Mine()
 	waitFor(n.Height(), 5_001_000)
 
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Errorf("run exited %d: %s", code, stderr.String())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("run did not stop after its context ended")
-	}
+	d.stop(t)
 	if _, err := http.Get(base + "/healthz"); err == nil {
 		t.Error("still serving after shutdown")
 	}

@@ -83,7 +83,7 @@ func (s *syncedBuffer) Bytes() []byte {
 // secretsWatchlist writes a watchlist whose every secret comes from the
 // environment: the btcd password, the webhook signing key, the SMTP
 // password.
-func secretsWatchlist(tb testing.TB, dir, backendURL, user string, keys []*chaintest.Key) string {
+func secretsWatchlist(tb testing.TB, dir, backendURL, user string, keys []*chaintest.Key, rcv *receivers) string {
 	tb.Helper()
 	var b strings.Builder
 	fmt.Fprintf(&b, `network = "regtest"
@@ -98,21 +98,10 @@ password_env = "TW_SECRET_RPC_PASS"
 sync = "@every 1s"
 [http]
 listen = "127.0.0.1:0"
-[report_delivery]
-webhook_url = "http://127.0.0.1:9/hook"
-webhook_secret_env = "TW_SECRET_WEBHOOK"
-email_to = ["desk@example.org"]
-[smtp]
-host = "127.0.0.1"
-port = 9
-user = "mailer"
-password_env = "TW_SECRET_SMTP_PASS"
-from = "treasurywatch@example.org"
-tls = "none"
-[[entities]]
+%s[[entities]]
 id = "reserve"
 name = "Reserve"
-`, backendURL, user)
+`, backendURL, user, rcv.reportsTOML())
 	for i, k := range keys {
 		fmt.Fprintf(&b, "[[entities.addresses]]\naddress = %q\nlabel = \"cold %d\"\n", k.Address.String(), i)
 	}
@@ -243,7 +232,8 @@ func TestNoSecretLeaks(t *testing.T) {
 	t.Setenv("TW_SECRET_SMTP_PASS", smtpPassword)
 
 	dir := t.TempDir()
-	cfg := secretsWatchlist(t, dir, "http://"+n.RPCAddr, n.User, []*chaintest.Key{k1, k2})
+	rcv := startReceivers(t, "mailer", smtpPassword)
+	cfg := secretsWatchlist(t, dir, "http://"+n.RPCAddr, n.User, []*chaintest.Key{k1, k2}, rcv)
 	var caps []capture
 	caps = append(caps, cliCapture(t, "check", "check", "-config", cfg)...)
 	caps = append(caps, cliCapture(t, "sync (text log)", "sync", "-config", cfg, "-log-level", "debug")...)
@@ -255,7 +245,18 @@ func TestNoSecretLeaks(t *testing.T) {
 		t.Fatalf("the sync did not store the balance (exit %d): %s", code, out)
 	}
 
-	paths := []string{"/", "/entity/reserve", "/address/" + k1.Address.String(), "/about", "/feed.atom",
+	// A report, delivered through every channel with its secret: the
+	// files, the webhook requests and the e-mail are checked too.
+	caps = append(caps, cliCapture(t, "report", "report", "-config", cfg, "-name", "daily", "-log-level", "debug")...)
+	caps = append(caps, cliCapture(t, "reports", "reports", "-config", cfg, "-json")...)
+	caps = append(caps, dirCaptures(t, filepath.Join(dir, "reports"))...)
+	delivered := rcv.captured()
+	if len(delivered) != 2 {
+		t.Fatalf("the report reached %d of the webhook and the mail server, want both", len(delivered))
+	}
+	caps = append(caps, delivered...)
+
+	paths := []string{"/", "/entity/reserve", "/reports", "/address/" + k1.Address.String(), "/about", "/feed.atom",
 		"/entity/reserve/feed.atom", "/api/v1/summary", "/api/v1/entities", "/api/v1/entities/reserve",
 		"/api/v1/entities/reserve/history", "/api/v1/entities/reserve/history.csv", "/api/v1/entities/reserve/flows",
 		"/api/v1/entities/reserve/flows.csv", "/api/v1/addresses/" + k1.Address.String(), "/healthz", "/readyz",
@@ -277,7 +278,7 @@ func TestNoSecretLeaks(t *testing.T) {
 	}
 	deadAddr := closed.Addr().String()
 	closed.Close()
-	deadCfg := secretsWatchlist(t, dir, "http://"+deadAddr, n.User, []*chaintest.Key{k1, k2})
+	deadCfg := secretsWatchlist(t, dir, "http://"+deadAddr, n.User, []*chaintest.Key{k1, k2}, rcv)
 	caps = append(caps, cliCapture(t, "sync, unreachable", "sync", "-config", deadCfg, "-log-level", "debug")...)
 	caps = append(caps, daemonCapture(t, "daemon, unreachable", deadCfg, false, paths)...)
 
@@ -321,10 +322,12 @@ type leakRecorder struct {
 	errors []string
 }
 
-func (r *leakRecorder) Helper()                      {}
-func (r *leakRecorder) Logf(string, ...any)          {}
-func (r *leakRecorder) Errorf(f string, args ...any) { r.errors = append(r.errors, fmt.Sprintf(f, args...)) }
-func (r *leakRecorder) Fatal(args ...any)            { r.errors = append(r.errors, fmt.Sprint(args...)) }
+func (r *leakRecorder) Helper()             {}
+func (r *leakRecorder) Logf(string, ...any) {}
+func (r *leakRecorder) Errorf(f string, args ...any) {
+	r.errors = append(r.errors, fmt.Sprintf(f, args...))
+}
+func (r *leakRecorder) Fatal(args ...any) { r.errors = append(r.errors, fmt.Sprint(args...)) }
 
 // TestAssertNoSecretsCatchesEveryForm checks the checker: a secret leaked
 // as is, URL-escaped, in base64 or inside a Basic auth header is found.

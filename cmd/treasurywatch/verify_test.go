@@ -1,21 +1,16 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -52,93 +47,6 @@ type verifySummary struct {
 			ConfirmedSat int64  `json:"confirmed_sat"`
 		} `json:"figures"`
 	} `json:"incident"`
-}
-
-// lockedLog is a buffer the daemon logs into while the test reads it.
-type lockedLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedLog) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedLog) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// testDaemon is `treasurywatch run` in-process, syncing every second.
-type testDaemon struct {
-	base   string
-	cancel context.CancelFunc
-	done   chan int
-	stderr *lockedLog
-	// stopped is set by the first stop.
-	stopped bool
-}
-
-func startTestDaemon(t *testing.T, cfg string) *testDaemon {
-	t.Helper()
-	body, err := os.ReadFile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(cfg, append(body, []byte("[schedule]\nsync = \"@every 1s\"\n[http]\nlisten = \"127.0.0.1:0\"\n")...), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	d := &testDaemon{cancel: cancel, done: make(chan int, 1), stderr: &lockedLog{}}
-	pr, pw := io.Pipe()
-	go func() {
-		d.done <- Run(ctx, []string{"run", "-config", cfg, "-log-level", "error"}, pw, d.stderr)
-		pw.Close()
-	}()
-	line, err := bufio.NewReader(pr).ReadString('\n')
-	if err != nil {
-		cancel()
-		t.Fatalf("no start line: %v", err)
-	}
-	go io.Copy(io.Discard, pr)
-	d.base = regexp.MustCompile(`http://127\.0\.0\.1:\d+`).FindString(line)
-	t.Cleanup(func() { d.stop(t) })
-	return d
-}
-
-// stop ends the daemon and waits for it; it is idempotent.
-func (d *testDaemon) stop(t *testing.T) {
-	t.Helper()
-	d.cancel()
-	if d.stopped {
-		return
-	}
-	d.stopped = true
-	select {
-	case code := <-d.done:
-		if code != 0 {
-			t.Errorf("run exited %d", code)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("run did not stop after its context ended")
-	}
-}
-
-func (d *testDaemon) get(t *testing.T, path string) string {
-	t.Helper()
-	resp, err := http.Get(d.base + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
 
 // waitSummary polls the summary until ok accepts it.
@@ -249,7 +157,7 @@ func TestVerifiedSyncs(t *testing.T) {
 	body, _ := os.ReadFile(cfg)
 	os.WriteFile(cfg, append([]byte("verify = \"all\"\n"), body...), 0o644)
 
-	d := startTestDaemon(t, cfg)
+	d := startTestDaemon(t, cfg, "")
 	h1 := n.Height()
 	first := d.waitSummary(t, "a verified first sync", func(s verifySummary) bool {
 		return s.AsOf.Height == h1 && s.Verification != nil
@@ -343,7 +251,7 @@ func TestFailover(t *testing.T) {
 			cfg := writeWatchlistWith(t, dir, tt.backends, "ledger.db", []entitySpec{{"reserve", []*chaintest.Key{k}}})
 			body, _ := os.ReadFile(cfg)
 			os.WriteFile(cfg, append([]byte(tt.verify), body...), 0o644)
-			d := startTestDaemon(t, cfg)
+			d := startTestDaemon(t, cfg, "")
 			h := n.Height()
 			s := d.waitSummary(t, "a sync served by Esplora", func(s verifySummary) bool {
 				return s.AsOf.Height == h && s.Sync.LastAttempt != nil && s.Sync.LastAttempt.OK

@@ -70,12 +70,6 @@ func (p *producer) produce(_ context.Context, spec report.Spec, formats []string
 	return Output{Files: files, Digest: fmt.Sprintf("sha256:%x", sha256.Sum256(data))}, nil
 }
 
-func (p *producer) count(key string) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.calls[key]
-}
-
 func openStore(tb testing.TB, dir string) *store.Store {
 	tb.Helper()
 	st, err := store.Open(context.Background(), filepath.Join(dir, "ledger.db"))
