@@ -37,8 +37,8 @@ func TestLoadWatchlistScripts(t *testing.T) {
 		addrs   []addr
 	}{
 		{"mainnet", "mainnet", []addr{
-			{"1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa", "76a91462e907b15cbf27d5425399ebf6f0fb50ebb88f1888ac"},   // P2PKH, PROTOCOLS.md
-			{"34xp4vRoCGJym3xR7yCVPFHoCNxv4Twseo", "a91423e522dfc6656a8fda3d47b4fa53f7585ac758cd87"},       // P2SH, PROTOCOLS.md
+			{"1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa", "76a91462e907b15cbf27d5425399ebf6f0fb50ebb88f1888ac"},   // P2PKH, Electrum protocol-basics.rst
+			{"34xp4vRoCGJym3xR7yCVPFHoCNxv4Twseo", "a91423e522dfc6656a8fda3d47b4fa53f7585ac758cd87"},       // P2SH, Electrum protocol-basics.rst
 			{"bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4", "0014751e76e8199196d454941c45d1b3a323f1433bd6"}, // P2WPKH, BIP 173
 			{"bc1qrp33g0q5c5txsp9arysrx4k6zdkfs4nce4xj0gdcccefvpysxf3qccfmv3", // P2WSH, BIP 173
 				"00201863143c14c5166804bd19203356da136c985678cd4d27a1b8c6329604903262"},
@@ -48,7 +48,7 @@ func TestLoadWatchlistScripts(t *testing.T) {
 		{"regtest", "regtest", []addr{
 			{"mrCDrCybB6J1vRfbwM5hemdJz73FwDBC8r", "76a914751e76e8199196d454941c45d1b3a323f1433bd688ac"},
 			{"2MssfzYsikJRLLRtDdp91kMHjqpUreQewna", "a91406e4aea26cb22ce9bbbaebfca6ccc588e4f261fb87"},
-			{"bcrt1qn7d2x7272lznt5hhk9s07q3cqnrqljnwladrd3", "00149f9aa3795e57c535d2f7b160ff023804c60fca6e"}, // PROTOCOLS.md
+			{"bcrt1qn7d2x7272lznt5hhk9s07q3cqnrqljnwladrd3", "00149f9aa3795e57c535d2f7b160ff023804c60fca6e"}, // regtest vector
 			{"bcrt1q2hjqht2a982gk0tphyf2e6vsk9txky49jukrmkfk2tf7gpkpty8q3hskyw",
 				"002055e40bad5d29d48b3d61b912ace990b1566b12a5972c3dd93652d3e406c1590e"},
 			{"bcrt1pmfr3p9j00pfxjh0zmgp99y8zftmd3s5pmedqhyptwy6lm87hf5ssm803es",

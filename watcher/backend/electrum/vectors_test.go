@@ -11,7 +11,8 @@ import (
 )
 
 // TestScripthashVectors checks watcher.Script.ElectrumHash against the
-// scripthash table of PROTOCOLS.md (protocol-basics.rst and go-electrum).
+// scripthash examples of the Electrum protocol's protocol-basics.rst and
+// of go-electrum.
 func TestScripthashVectors(t *testing.T) {
 	for _, tc := range []struct {
 		name, script, want string

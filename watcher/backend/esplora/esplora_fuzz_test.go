@@ -56,8 +56,8 @@ var fuzzScript = func() watcher.Script {
 // with a block hash and as many as the counters say, then the mempool; a
 // txid list matches its block's merkle root; a transaction hashes to the
 // txid asked for. The seeds (testdata/fuzz/FuzzEsploraAnswers) are answers
-// of the esploratest server on a regtest chain and the samples of
-// PROTOCOLS.md.
+// of the esploratest server on a regtest chain and the answer samples of
+// the mempool.space API documentation (testdata/README.md).
 func FuzzEsploraAnswers(f *testing.F) {
 	f.Fuzz(func(t *testing.T, kind uint8, a, b, c []byte) {
 		cl, err := New(Config{URL: "http://esplora.test", RatePerSecond: 1e9, Burst: 1 << 20, Retries: -1}, &chaincfg.RegressionNetParams, nil)

@@ -100,8 +100,8 @@ func TestParseRecordedTransactions(t *testing.T) {
 	}
 }
 
-// TestScripthash checks the /scripthash/ path against PROTOCOLS.md's
-// vectors: sha256 of the script, not reversed.
+// TestScripthash checks the /scripthash/ path against the Electrum
+// protocol's scripthash vectors unreversed: Esplora takes the plain sha256.
 func TestScripthash(t *testing.T) {
 	for script, want := range map[string]string{
 		"76a91462e907b15cbf27d5425399ebf6f0fb50ebb88f1888ac": "6191c3b590bfcfa0475e877c302da1e323497acf3b42c08d8fa28e364edf018b",
