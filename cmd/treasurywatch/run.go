@@ -94,7 +94,7 @@ func newDaemon(m *Main, listen string) (*daemon, error) {
 			Help: "Duration of syncs by outcome.", Buckets: prometheus.ExponentialBuckets(0.05, 2, 14)}, []string{"outcome"}),
 	}
 	reg.MustRegister(d.syncs, d.duration)
-	d.verify = newVerifyState(reg)
+	d.verify = newVerifyState(reg, m.Store)
 	srv, err := web.New(web.Config{Listen: listen, PublicURL: wl.HTTP.PublicURL, ExplorerTxURL: wl.HTTP.ExplorerTxURL,
 		PriceCurrency: wl.Price.Currency}, wl, m.Store, reg, m.Logger)
 	if err != nil {

@@ -27,6 +27,15 @@ func newAlerter(m *Main) (*alert.Alerter, error) {
 // sync: it is logged and tried again after the next one.
 func (d *daemon) syncAndAlert(ctx context.Context) (watcher.Result, error) {
 	res, err := d.sync(ctx)
+	if d.alerts != nil {
+		// A dispute between backends is news whether or not the sync
+		// published anything.
+		for _, n := range d.verify.takeNotices() {
+			if nerr := d.alerts.Incident(ctx, n.inc, n.resolved); nerr != nil {
+				d.m.Logger.Warn("incident notice not delivered", "incident", n.inc.ID, "resolved", n.resolved, "err", nerr)
+			}
+		}
+	}
 	if err != nil || d.alerts == nil {
 		return res, err
 	}

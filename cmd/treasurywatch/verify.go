@@ -6,9 +6,9 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/treasurywatch/treasurywatch/web"
-
+	"github.com/treasurywatch/treasurywatch/store"
 	"github.com/treasurywatch/treasurywatch/watcher"
+	"github.com/treasurywatch/treasurywatch/web"
 )
 
 // openVerifier builds the backends after the first and the Verifier that
@@ -63,14 +63,20 @@ func verifiedSync(ctx context.Context, v *watcher.Verifier, env *Env) error {
 type verifyState struct {
 	mu   sync.Mutex
 	last *watcher.Outcome // of the last sync, nil before the first
+	// holding is the incident holding figures back after the last
+	// sync; notices are the incident openings and resolutions not yet
+	// sent.
+	holding *store.Incident
+	notices []incidentNotice
+	st      *store.Store // where resolved incidents are read back
 
 	incidents prometheus.Counter
 	held      prometheus.Gauge
 	failovers prometheus.Counter
 }
 
-func newVerifyState(reg *prometheus.Registry) *verifyState {
-	v := &verifyState{
+func newVerifyState(reg *prometheus.Registry, st *store.Store) *verifyState {
+	v := &verifyState{st: st,
 		incidents: prometheus.NewCounter(prometheus.CounterOpts{Name: "treasurywatch_verify_incidents_total",
 			Help: "Disagreements between backends that held figures back (counted when they open)."}),
 		held: prometheus.NewGauge(prometheus.GaugeOpts{Name: "treasurywatch_verify_held",
@@ -93,14 +99,56 @@ func (v *verifyState) sync(ctx context.Context, vf *watcher.Verifier) (watcher.R
 	}
 	if out.Opened {
 		v.incidents.Inc()
+		v.notices = append(v.notices, incidentNotice{inc: *out.Incident})
 	}
 	if err == nil {
 		v.held.Set(0)
 		if out.Held() {
 			v.held.Set(1)
 		}
+		v.settle(ctx, out)
 	}
 	return out.Result, err
+}
+
+// incidentNotice is one incident to announce: opened, or resolved.
+type incidentNotice struct {
+	inc      store.Incident
+	resolved bool
+}
+
+// settle notes which incident holds figures back after a successful sync;
+// when none does any more, the one that did is resolved and announced.
+func (v *verifyState) settle(ctx context.Context, out watcher.Outcome) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if out.Held() {
+		inc := *out.Incident
+		v.holding = &inc
+		return
+	}
+	if v.holding == nil {
+		return
+	}
+	inc := *v.holding
+	v.holding = nil
+	if recent, err := v.st.Incidents(ctx, 20); err == nil {
+		for _, r := range recent {
+			if r.ID == inc.ID {
+				inc = r
+			}
+		}
+	}
+	v.notices = append(v.notices, incidentNotice{inc: inc, resolved: true})
+}
+
+// takeNotices returns the incident notices not yet sent.
+func (v *verifyState) takeNotices() []incidentNotice {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	out := v.notices
+	v.notices = nil
+	return out
 }
 
 // annotate adds who served the last sync, and a hold, to its status.

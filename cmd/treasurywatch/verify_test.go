@@ -8,13 +8,16 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/btcsuite/btcd/chainhash/v2"
+	"github.com/treasurywatch/treasurywatch/alert"
 	"github.com/treasurywatch/treasurywatch/store"
 	"github.com/treasurywatch/treasurywatch/watcher"
 	"github.com/treasurywatch/treasurywatch/watcher/backend/esplora/esploratest"
@@ -157,7 +160,25 @@ func TestVerifiedSyncs(t *testing.T) {
 	body, _ := os.ReadFile(cfg)
 	os.WriteFile(cfg, append([]byte("verify = \"all\"\n"), body...), 0o644)
 
-	d := startTestDaemon(t, cfg, "")
+	// Newsrooms subscribed to alerts hear of the dispute and of its end.
+	var mu sync.Mutex
+	var notices []alert.IncidentPayload
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var p alert.IncidentPayload
+		if err := json.NewDecoder(r.Body).Decode(&p); err == nil && p.Type == alert.KindIncident {
+			mu.Lock()
+			notices = append(notices, p)
+			mu.Unlock()
+		}
+	}))
+	defer hook.Close()
+	received := func() []alert.IncidentPayload {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]alert.IncidentPayload(nil), notices...)
+	}
+
+	d := startTestDaemon(t, cfg, "[report_delivery]\nwebhook_url = \""+hook.URL+"\"\n[[alerts]]\nmin_btc = 1000\n")
 	h1 := n.Height()
 	first := d.waitSummary(t, "a verified first sync", func(s verifySummary) bool {
 		return s.AsOf.Height == h1 && s.Verification != nil
@@ -207,7 +228,13 @@ func TestVerifiedSyncs(t *testing.T) {
 	if final.Total != 5_001_000 {
 		t.Errorf("total %d, want 5001000", final.Total)
 	}
+	waitUntil(t, "the resolution notice", func() bool { return len(received()) >= 2 })
 	d.stop(t)
+	if got := received(); len(got) != 2 || got[0].State != "opened" || got[1].State != "resolved" ||
+		got[0].Incident != got[1].Incident || got[0].Entity != "reserve" || got[0].Height != h2 ||
+		len(got[0].Figures) != 2 || got[1].Resolved == nil {
+		t.Errorf("incident notices %+v; want one opened at %d for reserve, then its resolution", got, h2)
+	}
 
 	st, err := store.Open(t.Context(), filepath.Join(dir, "ledger.db"))
 	if err != nil {
