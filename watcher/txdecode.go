@@ -93,6 +93,13 @@ func (s *txScanner) count(min uint64) uint64 {
 // (with or without witness data) against its length.
 func checkTxShape(raw []byte) error {
 	s := &txScanner{b: raw}
+	scanTx(s)
+	return s.err
+}
+
+// scanTx moves s past one serialized transaction, checking its declared
+// counts against the bytes left.
+func scanTx(s *txScanner) {
 	s.skip(4) // version
 	witness := false
 	if s.err == nil && len(s.b) >= 2 && s.b[0] == 0x00 && s.b[1] != 0x00 {
@@ -119,5 +126,32 @@ func checkTxShape(raw []byte) error {
 		}
 	}
 	s.skip(4) // lock time
-	return s.err
+}
+
+// minTxBytes is the smallest serialized transaction: version, no input,
+// no output, lock time.
+const minTxBytes = 4 + 1 + 1 + 4
+
+// DecodeBlock decodes a raw block from a backend the way DecodeTx decodes
+// a transaction: the declared transaction count and every count inside
+// each transaction are checked against the bytes left before
+// wire.MsgBlock.Deserialize allocates for them.
+func DecodeBlock(raw []byte) (*wire.MsgBlock, error) {
+	if len(raw) > MaxTxBytes {
+		return nil, fmt.Errorf("%w: block of %d bytes, more than any block (%d)", errTxShape, len(raw), MaxTxBytes)
+	}
+	s := &txScanner{b: raw}
+	s.skip(80) // header
+	n := s.count(minTxBytes)
+	for i := uint64(0); i < n && s.err == nil; i++ {
+		scanTx(s)
+	}
+	if s.err != nil {
+		return nil, s.err
+	}
+	blk := new(wire.MsgBlock)
+	if err := blk.Deserialize(bytes.NewReader(raw)); err != nil {
+		return nil, err
+	}
+	return blk, nil
 }

@@ -1,7 +1,6 @@
 package btcd
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"fmt"
@@ -135,14 +134,14 @@ func (c *Client) Block(ctx context.Context, hash chainhash.Hash) (*wire.MsgBlock
 	if err != nil {
 		return nil, c.errorf(nil, err, ": getblock %s: the answer is not hex", hash)
 	}
-	var blk wire.MsgBlock
-	if err := blk.Deserialize(bytes.NewReader(raw)); err != nil {
+	blk, err := watcher.DecodeBlock(raw)
+	if err != nil {
 		return nil, c.errorf(nil, err, ": getblock %s: undecodable block: %v", hash, err)
 	}
 	if got := blk.BlockHash(); got != hash {
 		return nil, c.errorf(nil, nil, ": getblock %s returned block %s; refusing it", hash, got)
 	}
-	return &blk, nil
+	return blk, nil
 }
 
 // MempoolTxids returns the txids in btcd's mempool (getrawmempool), in no
