@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -126,6 +127,18 @@ func TestFlowsValuedAtTheirDay(t *testing.T) {
 			!f.Fiat.Time.Equal(day) || f.Fiat.Source != "127.0.0.1" {
 			t.Errorf("flow %d of %s, %d sat: fiat %+v, want %s at %s", i, day.Format(time.DateOnly), f.DeltaSat, *f.Fiat,
 				decimalCents(want, false), decimalCents(c, false))
+		}
+	}
+
+	// The CSV twin carries the same values.
+	_, csvBody := get(t, h, http.MethodGet, "/api/v1/entities/big/flows.csv")
+	recs, err := csv.NewReader(strings.NewReader(csvBody)).ReadAll()
+	if err != nil || len(recs) != len(a.Flows)+1 {
+		t.Fatalf("flows.csv: %d records, %v", len(recs), err)
+	}
+	for i, f := range a.Flows {
+		if got, want := recs[i+1][8:], []string{f.Fiat.Currency, f.Fiat.Price, f.Fiat.Value}; strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("flows.csv row %d: fiat %v, want %v", i+1, got, want)
 		}
 	}
 

@@ -21,22 +21,27 @@ func (s *Server) handleFlows(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// handleFlowsCSV is the CSV twin of handleFlows; an unknown fee is an
-// empty cell.
+// handleFlowsCSV is the CSV twin of handleFlows; an unknown fee or fiat
+// value is an empty cell.
 func (s *Server) handleFlowsCSV(w http.ResponseWriter, r *http.Request) {
 	s.serve(w, r, asData, false, func(ctx context.Context, v *view) (*rendered, error) {
 		f, err := s.flows(ctx, v, r)
 		if err != nil {
 			return nil, err
 		}
-		rows := [][]string{{"time", "height", "block_hash", "txid", "kind", "delta_sat", "balance_sat", "fee_sat"}}
+		rows := [][]string{{"time", "height", "block_hash", "txid", "kind", "delta_sat", "balance_sat", "fee_sat",
+			"fiat_currency", "fiat_price", "fiat_value"}}
 		for _, t := range f.Flows {
 			fee := ""
 			if t.FeeSat != nil {
 				fee = strconv.FormatInt(*t.FeeSat, 10)
 			}
-			rows = append(rows, []string{t.Time.Format(time.RFC3339), strconv.FormatInt(t.Height, 10), t.BlockHash,
-				t.Txid, string(t.Kind), strconv.FormatInt(t.DeltaSat, 10), strconv.FormatInt(t.BalanceSat, 10), fee})
+			fiat := []string{"", "", ""}
+			if t.Fiat != nil {
+				fiat = []string{t.Fiat.Currency, t.Fiat.Price, t.Fiat.Value}
+			}
+			rows = append(rows, append([]string{t.Time.Format(time.RFC3339), strconv.FormatInt(t.Height, 10), t.BlockHash,
+				t.Txid, string(t.Kind), strconv.FormatInt(t.DeltaSat, 10), strconv.FormatInt(t.BalanceSat, 10), fee}, fiat...))
 		}
 		return csvAnswer(rows, fmt.Sprintf("%s-flows-%d.csv", f.Entity, v.snap.asOf.Height))
 	})

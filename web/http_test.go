@@ -135,7 +135,7 @@ func TestCSV(t *testing.T) {
 		header string
 		rows   func() int
 	}{
-		{"/api/v1/entities/alpha/flows.csv", "time,height,block_hash,txid,kind,delta_sat,balance_sat,fee_sat", func() int {
+		{"/api/v1/entities/alpha/flows.csv", "time,height,block_hash,txid,kind,delta_sat,balance_sat,fee_sat,fiat_currency,fiat_price,fiat_value", func() int {
 			var f flowsJSON
 			decodeJSON(t, s, "/api/v1/entities/alpha/flows", &f)
 			return len(f.Flows)
