@@ -194,7 +194,7 @@ func TestBrowserCleanPages(t *testing.T) {
 		t.Fatal("alpha has no address")
 	}
 	w := watchPage(t, ctx)
-	for _, p := range []string{"/", "/entity/alpha", "/address/" + e.Addresses[0].Address, "/about"} {
+	for _, p := range []string{"/", "/entity/alpha", "/address/" + e.Addresses[0].Address, "/about", "/reports"} {
 		if err := chromedp.Do(ctx, chromedp.Navigate(base+p)); err != nil {
 			t.Fatal(err)
 		}

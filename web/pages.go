@@ -49,6 +49,7 @@ var templateFuncs = template.FuncMap{
 		return "zero"
 	},
 	"pathEscape": url.PathEscape,
+	"kib":        kib,
 	"fiat":       fiatLine,
 	"fiatAmount": fiatAmount,
 	"fiatPrice":  fiatPrice,

@@ -19,7 +19,51 @@ const reportFileCSP = "default-src 'none'; style-src 'unsafe-inline'; img-src da
 // reportRow is one archived report as the /reports page lists it.
 type reportRow struct {
 	store.ArchivedReport
-	Hrefs map[string]string // file name -> download path
+	Downloads []reportDownload
+}
+
+// reportDownload is one file of a report, labelled by what it is rather
+// than by its long name (which the download keeps).
+type reportDownload struct {
+	Label, Name, Href string
+	Size              int64
+}
+
+// reportFormats orders and labels a report's files by name suffix: the
+// filed document first.
+var reportFormats = []struct{ suffix, label string }{
+	{".pdf", "PDF"}, {".html", "HTML"}, {"-movements.csv", "Movements (CSV)"},
+	{"-summary.csv", "Summary (CSV)"}, {".json", "JSON"},
+}
+
+// downloads lists the files of rep in reportFormats order, unknown kinds
+// last under their own name.
+func downloads(rep store.ArchivedReport) []reportDownload {
+	base := "/reports/" + strconv.FormatInt(rep.ID, 10) + "/"
+	var out []reportDownload
+	used := map[string]bool{}
+	for _, f := range reportFormats {
+		for _, file := range rep.Files {
+			if !used[file.Name] && strings.HasSuffix(file.Name, f.suffix) {
+				used[file.Name] = true
+				out = append(out, reportDownload{Label: f.label, Name: file.Name, Href: base + file.Name, Size: file.Size})
+			}
+		}
+	}
+	for _, file := range rep.Files {
+		if !used[file.Name] {
+			out = append(out, reportDownload{Label: file.Name, Name: file.Name, Href: base + file.Name, Size: file.Size})
+		}
+	}
+	return out
+}
+
+// kib says a file size for readers: "54 KiB", "812 bytes".
+func kib(n int64) string {
+	if n < 1024 {
+		return strconv.FormatInt(n, 10) + " bytes"
+	}
+	return strconv.FormatInt((n+512)/1024, 10) + " KiB"
 }
 
 // handleReports answers GET /reports: the archive of produced reports,
@@ -35,10 +79,7 @@ func (s *Server) handleReports(w http.ResponseWriter, r *http.Request) {
 	}
 	rows := make([]reportRow, len(reports))
 	for i, rep := range reports {
-		rows[i] = reportRow{ArchivedReport: rep, Hrefs: map[string]string{}}
-		for _, f := range rep.Files {
-			rows[i].Hrefs[f.Name] = "/reports/" + strconv.FormatInt(rep.ID, 10) + "/" + f.Name
-		}
+		rows[i] = reportRow{ArchivedReport: rep, Downloads: downloads(rep)}
 	}
 	res, err := s.page("reports", struct {
 		base
