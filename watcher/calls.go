@@ -1,6 +1,8 @@
 package watcher
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -62,6 +64,56 @@ type CallCounter struct {
 	calls    CallCounts
 	requests int64
 	refused  CallCounts
+	outcomes CallCounts
+}
+
+// Outcomes of a round trip, as Finish records them.
+const (
+	OutcomeOK       = "ok"        // the server answered (an answer saying "no such tx" included)
+	OutcomeNotFound = "not_found" // an HTTP 404, which Esplora uses for "no such thing"
+	OutcomeError    = "error"     // no usable answer: refused connection, timeout, server error
+	OutcomeCanceled = "canceled"  // the caller gave up first; not the server's fault
+)
+
+// OutcomeOf classifies the error a round trip ended with.
+func OutcomeOf(err error) string {
+	switch {
+	case err == nil:
+		return OutcomeOK
+	case errors.Is(err, context.Canceled):
+		return OutcomeCanceled
+	}
+	return OutcomeError
+}
+
+// Finish records how one round trip counted by Count ended (OutcomeOK,
+// OutcomeError, …), so operators can see a backend failing in the
+// metrics before a sync fails.
+func (c *CallCounter) Finish(outcome string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.outcomes == nil {
+		c.outcomes = make(CallCounts)
+	}
+	c.outcomes[outcome]++
+}
+
+// Outcomes returns a snapshot of the round trips finished so far per
+// outcome.
+func (c *CallCounter) Outcomes() CallCounts {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cc := make(CallCounts, len(c.outcomes))
+	maps.Copy(cc, c.outcomes)
+	return cc
+}
+
+// Counted is a backend that counts its work: every backend embedding
+// CallCounter. The daemon exports the counts as metrics.
+type Counted interface {
+	Calls() CallCounts
+	Refused() CallCounts
+	Outcomes() CallCounts
 }
 
 // Refuser is a backend that counts the answers refused as lies or

@@ -1,6 +1,9 @@
 package watcher_test
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"maps"
 	"sync"
 	"testing"
@@ -88,4 +91,34 @@ func TestCallCounter(t *testing.T) {
 	if snap["tip"] != 0 {
 		t.Errorf("the snapshot changed with the counter: %s", snap)
 	}
+}
+
+// TestOutcomes classifies how round trips end and counts them apart from
+// calls.
+func TestOutcomes(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want string
+	}{
+		{nil, watcher.OutcomeOK},
+		{fmt.Errorf("get tip: %w", context.Canceled), watcher.OutcomeCanceled},
+		{fmt.Errorf("get tip: %w", context.DeadlineExceeded), watcher.OutcomeError},
+		{errors.New("connection refused"), watcher.OutcomeError},
+	} {
+		if got := watcher.OutcomeOf(tt.err); got != tt.want {
+			t.Errorf("watcher.OutcomeOf(%v) = %s, want %s", tt.err, got, tt.want)
+		}
+	}
+	var c watcher.CallCounter
+	c.Count("a", "b")
+	c.Finish(watcher.OutcomeOK)
+	c.Count("a")
+	c.Finish(watcher.OutcomeError)
+	if got := c.Outcomes(); got.String() != "error=1 ok=1" {
+		t.Errorf("outcomes %s", got)
+	}
+	if got := c.Calls(); got.String() != "a=2 b=1" {
+		t.Errorf("calls %s", got)
+	}
+	var _ watcher.Counted = &c
 }

@@ -93,7 +93,7 @@ func newDaemon(m *Main, listen string) (*daemon, error) {
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "treasurywatch_sync_duration_seconds",
 			Help: "Duration of syncs by outcome.", Buckets: prometheus.ExponentialBuckets(0.05, 2, 14)}, []string{"outcome"}),
 	}
-	reg.MustRegister(d.syncs, d.duration)
+	reg.MustRegister(d.syncs, d.duration, newBackendCollector(append([]watcher.Backend{m.Backend}, m.others...)))
 	d.verify = newVerifyState(reg, m.Store)
 	srv, err := web.New(web.Config{Listen: listen, PublicURL: wl.HTTP.PublicURL, ExplorerTxURL: wl.HTTP.ExplorerTxURL,
 		PriceCurrency: wl.Price.Currency}, wl, m.Store, reg, m.Logger)

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"net/http"
+	"regexp"
 	"testing"
 	"time"
 
@@ -60,6 +61,18 @@ func TestDaemon(t *testing.T) {
 	n.Pay(chaintest.Output{Script: k.Script, Value: 1_000})
 	n.Mine()
 	waitFor(n.Height(), 5_001_000)
+
+	// The backend's round trips and calls are in the metrics.
+	metrics := d.get(t, "/metrics")
+	for _, re := range []string{
+		`treasurywatch_backend_requests_total\{backend="btcd [^"]+",outcome="ok"\} [1-9]`,
+		`treasurywatch_backend_calls_total\{backend="btcd [^"]+",method="getblockchaininfo"\} [1-9]`,
+		`treasurywatch_syncs_total\{outcome="ok"\} [1-9]`,
+	} {
+		if !regexp.MustCompile(re).MatchString(metrics) {
+			t.Errorf("/metrics lacks %s", re)
+		}
+	}
 
 	d.stop(t)
 	if _, err := http.Get(base + "/healthz"); err == nil {

@@ -297,6 +297,17 @@ func TestFailover(t *testing.T) {
 			if page := d.get(t, "/"); !strings.Contains(page, "Last sync served by esplora") {
 				t.Error("home page does not say which backend served the sync")
 			}
+			// The dead primary's failures and the secondary's answers
+			// are in the metrics.
+			metrics := d.get(t, "/metrics")
+			for _, want := range []string{
+				`treasurywatch_backend_requests_total{backend="btcd http://` + dead + `",outcome="error"} `,
+				`treasurywatch_backend_requests_total{backend="esplora ` + esp.URL + `",outcome="ok"} `,
+			} {
+				if !strings.Contains(metrics, want) {
+					t.Errorf("/metrics lacks %s", want)
+				}
+			}
 		})
 	}
 }

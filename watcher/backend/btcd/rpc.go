@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/btcjson"
+	"github.com/treasurywatch/treasurywatch/watcher"
 )
 
 // Kinds of failure, for errors.Is: the daemon retries later on
@@ -225,6 +226,7 @@ func (c *Client) post(ctx context.Context, label string, body []byte, calls []*c
 		return nil, false, c.errorf(nil, ctx.Err(), ": %s: %v", label, ctx.Err())
 	}
 	c.count(calls)
+	defer func() { c.Finish(watcher.OutcomeOf(err)) }()
 	rctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodPost, c.endpoint, bytes.NewReader(body))

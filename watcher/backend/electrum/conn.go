@@ -16,6 +16,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/treasurywatch/treasurywatch/watcher"
 )
 
 // Kinds of failure, for errors.Is.
@@ -492,7 +494,7 @@ func (c *Client) do(ctx context.Context, calls ...*call) error {
 }
 
 // exchange sends calls on s and waits for their answers.
-func (c *Client) exchange(ctx context.Context, s *session, calls []*call) error {
+func (c *Client) exchange(ctx context.Context, s *session, calls []*call) (err error) {
 	lbl := label(calls)
 	reqs := make([]rpcRequest, len(calls))
 	ids := make([]uint64, len(calls))
@@ -502,7 +504,6 @@ func (c *Client) exchange(ctx context.Context, s *session, calls []*call) error 
 		reqs[i] = rpcRequest{JSONRPC: "2.0", ID: ids[i], Method: cl.method, Params: cl.params}
 	}
 	var body []byte
-	var err error
 	if len(reqs) == 1 {
 		body, err = json.Marshal(reqs[0])
 	} else {
@@ -518,6 +519,7 @@ func (c *Client) exchange(ctx context.Context, s *session, calls []*call) error 
 		return c.sessionError(lbl, err)
 	}
 	c.count(calls)
+	defer func() { c.Finish(watcher.OutcomeOf(err)) }()
 	start := time.Now()
 	if err := s.write(body, c.timeout); err != nil {
 		s.fail(fmt.Errorf("%w: sending failed: %v", errConnLost, err))

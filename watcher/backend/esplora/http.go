@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 	"unicode/utf8"
+
+	"github.com/treasurywatch/treasurywatch/watcher"
 )
 
 // statusError is an HTTP answer other than 200 that is final (not retried,
@@ -96,6 +98,14 @@ func (c *Client) once(ctx context.Context, endpoint, path string) (raw []byte, r
 		return nil, retryAfter, false, c.errorf(nil, err, ": GET %s: the rate limit (%.3g/s) leaves no time before the deadline", path, float64(c.limiter.Limit()))
 	}
 	c.Count(endpoint)
+	defer func() {
+		var se *statusError
+		if errors.As(err, &se) && se.code == http.StatusNotFound {
+			c.Finish(watcher.OutcomeNotFound)
+			return
+		}
+		c.Finish(watcher.OutcomeOf(err))
+	}()
 
 	rctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
