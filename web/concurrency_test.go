@@ -126,3 +126,47 @@ func TestWarmAfterSync(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestRecheckAfter: with RecheckAfter, requests rely on the last check of
+// the published ledger (no query each), yet a sync the daemon reports is
+// shown at once, and one published elsewhere once RecheckAfter has passed.
+func TestRecheckAfter(t *testing.T) {
+	end := time.Now().Add(-time.Hour).Truncate(time.Second)
+	l := buildSynth(t, 20, end.AddDate(0, -1, 0), end)
+	height := func(s *Server) int64 {
+		t.Helper()
+		var sum summaryJSON
+		decodeJSON(t, s, "/api/v1/summary", &sum)
+		return sum.AsOf.Height
+	}
+	t.Run("reported sync shown at once", func(t *testing.T) {
+		s := newSynthServer(t, l, time.Hour)
+		before := height(s)
+		l.extend(t, 1)
+		if got := height(s); got != before {
+			t.Fatalf("height %d within RecheckAfter, want the checked %d", got, before)
+		}
+		s.SetSyncStatus(SyncStatus{At: time.Now(), OK: true})
+		if got := height(s); got != l.tip.Height {
+			t.Fatalf("height %d after the reported sync, want %d", got, l.tip.Height)
+		}
+	})
+	t.Run("other writer shown after RecheckAfter", func(t *testing.T) {
+		s := newSynthServer(t, l, 50*time.Millisecond)
+		height(s)
+		l.extend(t, 1)
+		time.Sleep(60 * time.Millisecond)
+		if got := height(s); got != l.tip.Height {
+			t.Fatalf("height %d after RecheckAfter, want %d", got, l.tip.Height)
+		}
+	})
+}
+
+func newSynthServer(tb testing.TB, l *synthLedger, recheck time.Duration) *Server {
+	tb.Helper()
+	s, err := New(Config{RecheckAfter: recheck}, l.wl, l.st, nil, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}

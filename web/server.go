@@ -63,6 +63,13 @@ type Config struct {
 	// MaxHeaderBytes bounds a request's line and headers (default
 	// DefaultMaxHeaderBytes).
 	MaxHeaderBytes int
+	// RecheckAfter is how long requests may rely on the last check of
+	// which sync is published; 0 checks on every request. The daemon
+	// tells the server of its own syncs at once (SetSyncStatus), so a
+	// second here only delays what another process (a one-shot sync,
+	// a price refresh) publishes, by at most that second, and saves a
+	// query on every request under load.
+	RecheckAfter time.Duration
 }
 
 // SyncStatus is the daemon's report of its last sync attempt. Pages show
@@ -109,6 +116,9 @@ type Server struct {
 	status     SyncStatus
 	hasStatus  bool
 	statusSeq  uint64
+	// checkedAt is when current last confirmed snap is the published
+	// ledger (see Config.RecheckAfter); zero forces a check.
+	checkedAt time.Time
 	// warmRunning and warmAgain drive the background read after a sync.
 	warmRunning, warmAgain bool
 
@@ -230,6 +240,7 @@ func (s *Server) SetSyncStatus(st SyncStatus) {
 	s.mu.Lock()
 	s.status, s.hasStatus = st, true
 	s.statusSeq++
+	s.checkedAt = time.Time{} // the sync may have published: look again
 	s.mu.Unlock()
 	if st.OK {
 		s.srvMu.Lock()

@@ -76,8 +76,17 @@ func lazyIn[K comparable, T any](mu *sync.Mutex, m map[K]*lazy[T], k K) *lazy[T]
 
 // current returns the snapshot of the last published sync, building it
 // when a sync published since the last request. It costs one small query
-// when nothing changed.
+// when nothing changed, and none within RecheckAfter of the last check.
 func (s *Server) current(ctx context.Context) (*snapshot, error) {
+	if s.cfg.RecheckAfter > 0 {
+		s.mu.Lock()
+		if snap := s.snap; snap != nil && !s.checkedAt.IsZero() && time.Since(s.checkedAt) < s.cfg.RecheckAfter {
+			s.mu.Unlock()
+			return snap, nil
+		}
+		s.mu.Unlock()
+	}
+	checked := time.Now()
 	b, syncedAt, gen, ok, err := s.st.SyncState(ctx)
 	if err != nil {
 		return nil, err
@@ -98,6 +107,7 @@ func (s *Server) current(ctx context.Context) (*snapshot, error) {
 	s.mu.Lock()
 	if s.snap != nil && s.snap.tag == tag {
 		snap := s.snap
+		s.checkedAt = checked
 		s.mu.Unlock()
 		return snap, nil
 	}
@@ -130,6 +140,7 @@ func (s *Server) current(ctx context.Context) (*snapshot, error) {
 		s.snap = snap
 		s.clearCacheLocked()
 	}
+	s.checkedAt = checked
 	return s.snap, nil
 }
 
@@ -139,6 +150,7 @@ func (s *Server) forget(snap *snapshot) {
 	defer s.mu.Unlock()
 	if s.snap == snap {
 		s.snap = nil
+		s.checkedAt = time.Time{}
 		s.clearCacheLocked()
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -96,7 +97,7 @@ func newDaemon(m *Main, listen string) (*daemon, error) {
 	reg.MustRegister(d.syncs, d.duration, newBackendCollector(append([]watcher.Backend{m.Backend}, m.others...)))
 	d.verify = newVerifyState(reg, m.Store)
 	srv, err := web.New(web.Config{Listen: listen, PublicURL: wl.HTTP.PublicURL, ExplorerTxURL: wl.HTTP.ExplorerTxURL,
-		PriceCurrency: wl.Price.Currency}, wl, m.Store, reg, m.Logger)
+		PriceCurrency: wl.Price.Currency, RecheckAfter: time.Second}, wl, m.Store, reg, m.Logger)
 	if err != nil {
 		return nil, err
 	}
