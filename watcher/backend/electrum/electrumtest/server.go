@@ -46,7 +46,7 @@ type Handler func(ctx context.Context, method string, params []json.RawMessage) 
 // ConnKey keys the connection in a Handler's context.
 type ConnKey struct{}
 
-// HangUp, as a Handler's result, makes the server close the connection.
+// HangUp is a Handler result that makes the server close the connection.
 var HangUp = new(int)
 
 // Server accepts connections and serves each with a Handler.
@@ -79,7 +79,7 @@ func Start(t testing.TB, ln net.Listener, h Handler) *Server {
 	return s
 }
 
-// addr returns "127.0.0.1:port".
+// Addr returns "127.0.0.1:port".
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // Close stops the server and closes every connection.
@@ -94,7 +94,7 @@ func (s *Server) Close() {
 	s.wg.Wait()
 }
 
-// counts returns the connections accepted and messages received so far.
+// Counts returns the connections accepted and messages received so far.
 func (s *Server) Counts() (accepted, lines int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -269,6 +269,8 @@ type historyResponse struct {
 	Fee    *int64 `json:"fee,omitempty"`
 }
 
+// NewChainHandler returns a Handler answering from node's chain, as an
+// Electrum server indexing that node would.
 func NewChainHandler(node *chaintest.Node) *ChainHandler {
 	return &ChainHandler{node: node, blocks: make(map[chainhash.Hash]*wire.MsgBlock), txs: make(map[chainhash.Hash]*wire.MsgTx)}
 }
@@ -460,7 +462,7 @@ func (s *snapshot) status(sh string) any {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// handle answers one call from the snapshot current at the time.
+// Handle answers one call from the snapshot current at the time.
 func (ch *ChainHandler) Handle(ctx context.Context, method string, params []json.RawMessage) (any, any) {
 	arg := func(i int, v any) bool { return i < len(params) && json.Unmarshal(params[i], v) == nil }
 	badParams := WireError{Code: -32602, Message: "invalid params for " + method}
