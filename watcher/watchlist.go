@@ -432,7 +432,7 @@ func (w *Watchlist) Lookup(s Script) (entityIdx, addrIdx int, ok bool) {
 }
 
 // Summary is the one line `check` prints on success, e.g.
-// "watchlist.toml: network regtest, 3 entities, 12 addresses, 1 backend (btcd)".
+// "watchlist.toml: network regtest, 3 entities, 12 addresses, 1 backend (btcd), 2 reports".
 func (w *Watchlist) Summary() string {
 	name := w.name
 	if name == "" {
@@ -448,9 +448,16 @@ func (w *Watchlist) Summary() string {
 			kinds = append(kinds, b.Kind)
 		}
 	}
-	return fmt.Sprintf("%s: network %s, %s, %s, %s (%s)", name, w.Network,
+	out := fmt.Sprintf("%s: network %s, %s, %s, %s (%s)", name, w.Network,
 		countNoun(len(w.Entities), "entity", "entities"), countNoun(n, "address", "addresses"),
 		countNoun(len(w.Backends), "backend", "backends"), strings.Join(kinds, ", "))
+	if len(w.Reports) > 0 {
+		out += ", " + countNoun(len(w.Reports), "report", "reports")
+	}
+	if len(w.Alerts) > 0 {
+		out += ", " + countNoun(len(w.Alerts), "alert rule", "alert rules")
+	}
+	return out
 }
 
 func countNoun(n int, one, many string) string {

@@ -39,6 +39,8 @@ address = "32ixEdVJWo3kmvJGMTZq5jAQVZZeuwnqzo"
 		{name: "history needs one subject", args: []string{"history", "-config", bad}, code: 2, stderr: []string{"exactly one of -address and -entity"}},
 		{name: "example regtest", args: []string{"check", "-config", "../../examples/regtest.toml"}, code: 0,
 			stdout: []string{"network regtest", "entities"}},
+		{name: "example mainnet", args: []string{"check", "-config", "../../examples/mainnet.toml"}, code: 0,
+			stdout: []string{"network mainnet, 3 entities, 3 addresses, 1 backend (esplora), 1 report\n"}},
 		{name: "every problem with its line", args: []string{"check", "-config", bad}, code: 1,
 			stderr: []string{
 				"bad.toml:4: ", "ftp",
