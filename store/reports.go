@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -284,35 +285,64 @@ func (s *Store) queryReports(ctx context.Context, q string, args ...any) ([]Arch
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: reports: %w", err)
 	}
+	if len(out) == 0 {
+		return out, nil
+	}
+	// Deliveries and files of the listed reports: two queries per
+	// reportsPerQuery reports, not two per report.
+	index := make(map[int64]*ArchivedReport, len(out))
 	for i := range out {
+		index[out[i].ID] = &out[i]
+	}
+	for start := 0; start < len(out); start += reportsPerQuery {
+		part := out[start:min(start+reportsPerQuery, len(out))]
+		ids := make([]any, len(part))
+		for i := range part {
+			ids[i] = part[i].ID
+		}
+		in := "(" + strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",") + ")"
 		ds, err := s.queryDeliveries(ctx, `SELECT report_id, target, status, attempts, permanent, last_error, updated_at
-			FROM report_deliveries WHERE report_id = ? ORDER BY target`, out[i].ID)
+			FROM report_deliveries WHERE report_id IN `+in+` ORDER BY report_id, target`, ids...)
 		if err != nil {
 			return nil, err
 		}
-		out[i].Deliveries = ds
-		if out[i].Files, err = s.reportFileInfos(ctx, out[i].ID); err != nil {
+		for _, d := range ds {
+			r := index[d.ReportID]
+			r.Deliveries = append(r.Deliveries, d)
+		}
+		if err := s.reportFileInfos(ctx, in, ids, index); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
 }
 
-func (s *Store) reportFileInfos(ctx context.Context, id int64) ([]ReportFileInfo, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT name, content_type, length(data) FROM report_files WHERE report_id = ? ORDER BY name`, id)
+// reportsPerQuery bounds the ids in one IN list, well below SQLite's
+// limit on bound parameters.
+const reportsPerQuery = 500
+
+// reportFileInfos fills the file lists (without bytes) of the reports
+// in index, whose ids are the arguments of the placeholder list in.
+func (s *Store) reportFileInfos(ctx context.Context, in string, ids []any, index map[int64]*ArchivedReport) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT report_id, name, content_type, length(data) FROM report_files
+		WHERE report_id IN `+in+` ORDER BY report_id, name`, ids...)
 	if err != nil {
-		return nil, fmt.Errorf("store: report files: %w", err)
+		return fmt.Errorf("store: report files: %w", err)
 	}
 	defer rows.Close()
-	var out []ReportFileInfo
 	for rows.Next() {
+		var id int64
 		var f ReportFileInfo
-		if err := rows.Scan(&f.Name, &f.ContentType, &f.Size); err != nil {
-			return nil, fmt.Errorf("store: report files: %w", err)
+		if err := rows.Scan(&id, &f.Name, &f.ContentType, &f.Size); err != nil {
+			return fmt.Errorf("store: report files: %w", err)
 		}
-		out = append(out, f)
+		r := index[id]
+		r.Files = append(r.Files, f)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store: report files: %w", err)
+	}
+	return nil
 }
 
 func (s *Store) queryDeliveries(ctx context.Context, q string, args ...any) ([]Delivery, error) {

@@ -92,21 +92,12 @@ func OutcomeOf(err error) string {
 func (c *CallCounter) Finish(outcome string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.outcomes == nil {
-		c.outcomes = make(CallCounts)
-	}
-	c.outcomes[outcome]++
+	c.outcomes = add(c.outcomes, outcome)
 }
 
 // Outcomes returns a snapshot of the round trips finished so far per
 // outcome.
-func (c *CallCounter) Outcomes() CallCounts {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	cc := make(CallCounts, len(c.outcomes))
-	maps.Copy(cc, c.outcomes)
-	return cc
-}
+func (c *CallCounter) Outcomes() CallCounts { return c.snapshot(&c.outcomes) }
 
 // Counted is a backend that counts its work: every backend embedding
 // CallCounter. The daemon exports the counts as metrics.
@@ -131,19 +122,28 @@ type Refuser interface {
 func (c *CallCounter) Refuse(reason string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.refused == nil {
-		c.refused = make(CallCounts)
-	}
-	c.refused[reason]++
+	c.refused = add(c.refused, reason)
 }
 
 // Refused returns a snapshot of the answers refused so far per reason.
-func (c *CallCounter) Refused() CallCounts {
+func (c *CallCounter) Refused() CallCounts { return c.snapshot(&c.refused) }
+
+// add counts one k in cc, making cc on first use.
+func add(cc CallCounts, k string) CallCounts {
+	if cc == nil {
+		cc = make(CallCounts)
+	}
+	cc[k]++
+	return cc
+}
+
+// snapshot copies one of c's counts, read under its lock.
+func (c *CallCounter) snapshot(cc *CallCounts) CallCounts {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	cc := make(CallCounts, len(c.refused))
-	maps.Copy(cc, c.refused)
-	return cc
+	out := make(CallCounts, len(*cc))
+	maps.Copy(out, *cc)
+	return out
 }
 
 // Count records one round trip (an HTTP request, a line sent) carrying a
@@ -153,23 +153,14 @@ func (c *CallCounter) Refused() CallCounts {
 func (c *CallCounter) Count(methods ...string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.calls == nil {
-		c.calls = make(CallCounts)
-	}
 	c.requests++
 	for _, m := range methods {
-		c.calls[m]++
+		c.calls = add(c.calls, m)
 	}
 }
 
 // Calls returns a snapshot of the calls made so far per method.
-func (c *CallCounter) Calls() CallCounts {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	cc := make(CallCounts, len(c.calls))
-	maps.Copy(cc, c.calls)
-	return cc
-}
+func (c *CallCounter) Calls() CallCounts { return c.snapshot(&c.calls) }
 
 // Requests returns the number of round trips made so far; it is lower
 // than Calls().Total() when calls were batched.

@@ -37,24 +37,12 @@ func TestDecodeTxBoundsAllocation(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var before, after runtime.MemStats
-			runtime.GC()
-			runtime.ReadMemStats(&before)
-			_, err = DecodeTx(raw)
-			runtime.ReadMemStats(&after)
-			if err == nil {
-				t.Fatal("DecodeTx accepted it")
-			}
-			if got := after.TotalAlloc - before.TotalAlloc; got > 1<<20 {
-				t.Errorf("decoding %d bytes allocated %d bytes", len(raw), got)
-			}
-			runtime.ReadMemStats(&before)
-			err = new(wire.MsgTx).Deserialize(bytes.NewReader(raw))
-			runtime.ReadMemStats(&after)
+			refusedCheaply(t, raw, func() error { _, err := DecodeTx(raw); return err })
+			n := allocated(func() { err = new(wire.MsgTx).Deserialize(bytes.NewReader(raw)) })
 			if err == nil {
 				t.Error("Deserialize accepts what DecodeTx refuses")
 			}
-			t.Logf("%d bytes: DecodeTx refuses them, Deserialize alone allocates %d bytes", len(raw), after.TotalAlloc-before.TotalAlloc)
+			t.Logf("%d bytes: DecodeTx refuses them, Deserialize alone allocates %d bytes", len(raw), n)
 		})
 	}
 }
@@ -108,4 +96,27 @@ func corpusByteArgs(t *testing.T, data []byte) [][]byte {
 		out = append(out, []byte(s))
 	}
 	return out
+}
+
+// allocated returns the bytes f allocates.
+func allocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// refusedCheaply fails tb unless decode refuses raw while allocating at
+// most 1 MiB.
+func refusedCheaply(tb testing.TB, raw []byte, decode func() error) {
+	tb.Helper()
+	var err error
+	if n := allocated(func() { err = decode() }); n > 1<<20 {
+		tb.Errorf("decoding %d bytes allocated %d bytes", len(raw), n)
+	}
+	if err == nil {
+		tb.Fatal("the decoder accepted it")
+	}
 }

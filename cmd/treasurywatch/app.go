@@ -225,6 +225,14 @@ func (m *Main) Close() error {
 	return errors.Join(errs...)
 }
 
+// closeInto closes m for a command that defers it: a failed close is
+// the command's error unless something failed before.
+func (m *Main) closeInto(err *error) {
+	if cerr := m.Close(); *err == nil {
+		*err = cerr
+	}
+}
+
 // newBackend builds the client for one [[backends]] entry.
 func newBackend(cfg watcher.BackendConfig, params *chaincfg.Params, logger *slog.Logger) (watcher.Backend, error) {
 	switch cfg.Kind {

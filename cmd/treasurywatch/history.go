@@ -32,11 +32,7 @@ func (c *historyCommand) Run(ctx context.Context, args []string) (err error) {
 	if err := m.OpenWatchlist(); err != nil {
 		return err
 	}
-	defer func() {
-		if cerr := m.Close(); err == nil {
-			err = cerr
-		}
-	}()
+	defer m.closeInto(&err)
 	if err := m.OpenStore(ctx); err != nil {
 		return err
 	}

@@ -60,11 +60,7 @@ func (c *reportCommand) Run(ctx context.Context, args []string) (err error) {
 	if err := m.OpenWatchlist(); err != nil {
 		return err
 	}
-	defer func() {
-		if cerr := m.Close(); err == nil {
-			err = cerr
-		}
-	}()
+	defer m.closeInto(&err)
 	rc, err := findReport(m.Watchlist, *name)
 	if err != nil {
 		return err

@@ -35,11 +35,7 @@ func (c *reportsCommand) Run(ctx context.Context, args []string) (err error) {
 	if err := m.OpenWatchlist(); err != nil {
 		return err
 	}
-	defer func() {
-		if cerr := m.Close(); err == nil {
-			err = cerr
-		}
-	}()
+	defer m.closeInto(&err)
 	if *name != "" {
 		if _, err := findReport(m.Watchlist, *name); err != nil {
 			return err

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/btcsuite/btcd/btcutil/v2"
 	"github.com/btcsuite/btcd/chainhash/v2"
 	"github.com/treasurywatch/treasurywatch/alert"
 	"github.com/treasurywatch/treasurywatch/store"
@@ -147,18 +148,7 @@ func btcdBackend(addr string, n *chaintest.Node) string {
 // incident; when it tells the truth again the block is published and the
 // incident resolved.
 func TestVerifiedSyncs(t *testing.T) {
-	n := chaintest.StartTB(t, chaintest.Options{}).T(t)
-	k := n.NewKey(chaintest.P2WPKH)
-	n.Pay(chaintest.Output{Script: k.Script, Value: 5_000_000})
-	n.Mine()
-	esp := esploratest.Start(t, n.Node)
-	proxy := newFaultProxy(t, esp.URL)
-
-	dir := t.TempDir()
-	backends := btcdBackend(n.RPCAddr, n.Node) + "[[backends]]\n" + esploraBackend(proxy.URL, "10s")
-	cfg := writeWatchlistWith(t, dir, backends, "ledger.db", []entitySpec{{"reserve", []*chaintest.Key{k}}})
-	body, _ := os.ReadFile(cfg)
-	os.WriteFile(cfg, append([]byte("verify = \"all\"\n"), body...), 0o644)
+	n, k, proxy, dir, cfg := verifiedWatchlist(t, chaintest.P2WPKH, 5_000_000, `verify = "all"`)
 
 	// Newsrooms subscribed to alerts hear of the dispute and of its end.
 	var mu sync.Mutex
@@ -276,8 +266,7 @@ func TestFailover(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			cfg := writeWatchlistWith(t, dir, tt.backends, "ledger.db", []entitySpec{{"reserve", []*chaintest.Key{k}}})
-			body, _ := os.ReadFile(cfg)
-			os.WriteFile(cfg, append([]byte(tt.verify), body...), 0o644)
+			prependTOML(t, cfg, tt.verify)
 			d := startTestDaemon(t, cfg, "")
 			h := n.Height()
 			s := d.waitSummary(t, "a sync served by Esplora", func(s verifySummary) bool {
@@ -316,17 +305,7 @@ func TestFailover(t *testing.T) {
 // backends agree on, says what it checked, and exits 1 while a
 // disagreement holds the new block back.
 func TestSyncCommandVerified(t *testing.T) {
-	n := chaintest.StartTB(t, chaintest.Options{}).T(t)
-	k := n.NewKey(chaintest.P2PKH)
-	n.Pay(chaintest.Output{Script: k.Script, Value: 3_000_000})
-	n.Mine()
-	esp := esploratest.Start(t, n.Node)
-	proxy := newFaultProxy(t, esp.URL)
-	dir := t.TempDir()
-	backends := btcdBackend(n.RPCAddr, n.Node) + "[[backends]]\n" + esploraBackend(proxy.URL, "10s")
-	cfg := writeWatchlistWith(t, dir, backends, "ledger.db", []entitySpec{{"reserve", []*chaintest.Key{k}}})
-	body, _ := os.ReadFile(cfg)
-	os.WriteFile(cfg, append([]byte("verify = 2\n"), body...), 0o644)
+	n, k, proxy, _, cfg := verifiedWatchlist(t, chaintest.P2PKH, 3_000_000, "verify = 2")
 
 	asOf := func() (int64, int64) {
 		t.Helper()
@@ -361,5 +340,35 @@ func TestSyncCommandVerified(t *testing.T) {
 	}
 	if h, sat := asOf(); h != h2 || sat != 3_002_000 {
 		t.Errorf("after agreement: block %d, %d sat; want %d, 3002000", h, sat, h2)
+	}
+}
+
+// verifiedWatchlist starts a regtest btcd paying value to one key of kind
+// and an Esplora over the same chain behind a proxy that can be told to
+// lie, and writes a watchlist (entity "reserve") naming btcd, then the
+// proxy, under the top-level verify line.
+func verifiedWatchlist(t *testing.T, kind chaintest.Kind, value btcutil.Amount, verify string) (chaintest.T, *chaintest.Key, *faultProxy, string, string) {
+	t.Helper()
+	n := chaintest.StartTB(t, chaintest.Options{}).T(t)
+	k := n.NewKey(kind)
+	n.Pay(chaintest.Output{Script: k.Script, Value: value})
+	n.Mine()
+	proxy := newFaultProxy(t, esploratest.Start(t, n.Node).URL)
+	dir := t.TempDir()
+	backends := btcdBackend(n.RPCAddr, n.Node) + "[[backends]]\n" + esploraBackend(proxy.URL, "10s")
+	cfg := writeWatchlistWith(t, dir, backends, "ledger.db", []entitySpec{{"reserve", []*chaintest.Key{k}}})
+	prependTOML(t, cfg, verify+"\n")
+	return n, k, proxy, dir, cfg
+}
+
+// prependTOML puts top-level keys before the watchlist's first table.
+func prependTOML(t *testing.T, cfg, text string) {
+	t.Helper()
+	body, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, append([]byte(text), body...), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
